@@ -1,0 +1,346 @@
+"""The bus on one local SQLite file: a durable log that several processes share, with Kafka-like groups.
+
+Needs a local filesystem (SQLite's WAL mode does not work over NFS or SMB).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transferline.bus.base import Bus, Consumer, Message
+from transferline.errors import InvalidInput, TransientError
+
+log = logging.getLogger(__name__)
+
+# Short enough that a partition handed over by a dead member is picked up within a few milliseconds.
+POLL_STEP_SECONDS = 0.005
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+    key TEXT NOT NULL, value BLOB NOT NULL, timestamp_ms INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_offsets (
+    group_name TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+    PRIMARY KEY (group_name, topic, partition)
+);
+CREATE TABLE IF NOT EXISTS group_members (
+    group_name TEXT NOT NULL, topic TEXT NOT NULL, member_id TEXT NOT NULL,
+    host TEXT NOT NULL, pid INTEGER NOT NULL, heartbeat REAL NOT NULL,
+    PRIMARY KEY (group_name, topic, member_id)
+);
+"""
+
+
+class EmbeddedBus(Bus):
+    """One connection per process, opened on first use and shared by its threads under a lock."""
+
+    def __init__(self, path: Path, partitions: int, session_timeout: float = 10.0,
+                 busy_timeout: float = 5.0) -> None:
+        if partitions < 1:
+            raise ValueError(f"partitions must be >= 1, not {partitions}")
+        self.path = Path(path)
+        self.partitions = partitions
+        self.session_timeout = session_timeout
+        self._busy_timeout = busy_timeout
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+
+    def ensure_topics(self, topics: list[str]) -> None:
+        created = []
+        with self._transaction() as conn:
+            for name in topics:
+                insert = "INSERT OR IGNORE INTO topics (name, partitions) VALUES (?, ?)"
+                if conn.execute(insert, (name, self.partitions)).rowcount:
+                    created.append(name)
+        if created:
+            log.info("created topics", extra={"topics": created, "partitions": self.partitions})
+
+    def publish(self, topic: str, key: str, value: bytes) -> None:
+        # BEGIN IMMEDIATE takes the write lock before reading the last offset, so concurrent publishers
+        # in other processes queue up instead of picking the same offset.
+        with self._transaction() as conn:
+            row = conn.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
+            if row is None:
+                raise InvalidInput(f"topic {topic!r} does not exist in {self.path}: create it with ensure_topics")
+            partition = zlib.crc32(key.encode("utf-8")) % row[0]
+            (offset,) = conn.execute(
+                "SELECT COALESCE(MAX(offset) + 1, 0) FROM messages WHERE topic = ? AND partition = ?",
+                (topic, partition),
+            ).fetchone()
+            conn.execute("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                         (topic, partition, offset, key, bytes(value), int(time.time() * 1000)))
+
+    def consumer(self, topic: str, group: str) -> Consumer:
+        return EmbeddedConsumer(self, topic, group)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of one read, for the consumers; not part of the Bus interface."""
+        with self._locked() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed on success, rolled back on any error."""
+        with self._locked() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        self._forget_parent_connection()
+        with self._lock:
+            try:
+                yield self._connection()
+            except sqlite3.OperationalError as exc:
+                if self._conn is not None and self._conn.in_transaction:
+                    self._conn.rollback()
+                raise _translated(exc, self.path) from exc
+
+    def _forget_parent_connection(self) -> None:
+        # SQLite connections must not cross fork(): a child drops (never closes) the parent's connection and
+        # its lock, which another parent thread may have held at the moment of the fork.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._conn = None
+            self._lock = threading.RLock()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # timeout= is SQLite's busy_timeout; isolation_level=None lets us issue BEGIN/COMMIT ourselves.
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
+            try:
+                _initialise(conn, self._busy_timeout)
+            except sqlite3.OperationalError:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+
+def _initialise(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    # Switching a fresh file to WAL can fail with "locked" without waiting on the busy handler when
+    # several processes open it at once, so retry for as long as the busy timeout allows.
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")  # a publish is on disk before it returns
+            conn.executescript(SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _translated(exc: sqlite3.OperationalError, path: Path) -> Exception:
+    if _is_busy(exc):
+        return TransientError(f"embedded bus {path} stayed locked past the busy timeout: {exc}")
+    return exc
+
+
+@dataclass(frozen=True)
+class _Member:
+    member_id: str
+    host: str
+    pid: int
+    heartbeat: float
+
+    def is_alive(self, now: float, session_timeout: float) -> bool:
+        if now - self.heartbeat > session_timeout:
+            return False
+        # On this host a crashed process is known dead at once, without waiting for the session timeout.
+        return self.host != _host_identity() or _pid_alive(self.pid)
+
+
+@functools.cache
+def _host_identity() -> str:
+    # Containers on one machine may share a hostname but not a pid namespace; pids only compare within one.
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}/{namespace}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, it belongs to another user
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    # A killed child whose parent has not reaped it yet still answers kill(pid, 0).
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
+
+
+class EmbeddedConsumer(Consumer):
+    """A group member: partitions are split among live members by sorted id, p -> members[p % n]."""
+
+    def __init__(self, bus: EmbeddedBus, topic: str, group: str) -> None:
+        self._bus = bus
+        self._topic = topic
+        self._group = group
+        self._member_id = uuid.uuid4().hex
+        self._positions: dict[int, int] = {}  # assigned partition -> next offset to deliver
+        self._partitions = 0
+        self._turn = 0
+        self._last_beat = 0.0
+        self._beat_every = min(1.0, bus.session_timeout / 3)
+        self._closed = False
+        self.heartbeat()  # join now, so the other members hand over partitions before our first poll
+
+    def poll(self, timeout: float, max_messages: int = 1) -> list[Message]:
+        if self._closed:
+            raise RuntimeError(f"consumer of {self._topic} in group {self._group} is closed")
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            batch = self._poll_once(max_messages)
+            remaining = deadline - time.monotonic()
+            if batch or remaining <= 0:
+                return batch
+            time.sleep(min(POLL_STEP_SECONDS, remaining))
+
+    def commit(self, message: Message) -> None:
+        with self._bus._transaction() as conn:
+            conn.execute(
+                "INSERT INTO group_offsets (group_name, topic, partition, next_offset) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (group_name, topic, partition) "
+                "DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)",
+                (self._group, message.topic, message.partition, message.offset + 1),
+            )
+
+    def heartbeat(self) -> None:
+        now = time.time()
+        with self._bus._transaction() as conn:
+            conn.execute(
+                "INSERT INTO group_members (group_name, topic, member_id, host, pid, heartbeat) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (group_name, topic, member_id) DO UPDATE SET heartbeat = excluded.heartbeat",
+                (self._group, self._topic, self._member_id, _host_identity(), os.getpid(), now),
+            )
+        self._last_beat = now
+
+    def close(self) -> None:
+        self._closed = True
+        self._positions = {}
+        self._remove_members([self._member_id])
+
+    def _poll_once(self, max_messages: int) -> list[Message]:
+        if time.time() - self._last_beat >= self._beat_every:
+            self.heartbeat()
+        self._rebalance(self._assignment())
+        return self._fetch(max_messages)
+
+    def _assignment(self) -> list[int]:
+        """Partitions this member owns now, after removing the members that are gone."""
+        rows = self._bus._query(
+            "SELECT member_id, host, pid, heartbeat FROM group_members WHERE group_name = ? AND topic = ?",
+            (self._group, self._topic),
+        )
+        now = time.time()
+        members = [_Member(*row) for row in rows]
+        live = sorted(m.member_id for m in members if m.is_alive(now, self._bus.session_timeout))
+        dead = [m.member_id for m in members if m.member_id not in live]
+        if dead:
+            self._remove_members(dead)
+            log.warning("removed dead group members", extra={"group": self._group, "topic": self._topic,
+                                                              "members": dead})
+        if self._member_id not in live:
+            self._last_beat = 0.0  # someone removed us during a stall: rejoin on the next step
+            return []
+        index = live.index(self._member_id)
+        return [p for p in range(self._topic_partitions()) if p % len(live) == index]
+
+    def _topic_partitions(self) -> int:
+        # A topic's partition count never changes once created, so it is read until the topic exists.
+        if not self._partitions:
+            rows = self._bus._query("SELECT partitions FROM topics WHERE name = ?", (self._topic,))
+            self._partitions = rows[0][0] if rows else 0
+        return self._partitions
+
+    def _rebalance(self, assigned: list[int]) -> None:
+        if sorted(self._positions) == assigned:
+            return
+        # Newly assigned partitions restart at the group's committed offset, so uncommitted messages of the
+        # previous owner are delivered again; partitions we keep keep our position.
+        rows = self._bus._query(
+            "SELECT partition, next_offset FROM group_offsets WHERE group_name = ? AND topic = ?",
+            (self._group, self._topic),
+        )
+        committed = dict(rows)
+        self._positions = {p: self._positions.get(p, committed.get(p, 0)) for p in assigned}
+        log.info("partitions assigned", extra={"group": self._group, "topic": self._topic,
+                                               "member": self._member_id, "partitions": assigned})
+
+    def _fetch(self, max_messages: int) -> list[Message]:
+        # Start from a different partition each time so one busy partition cannot starve the others.
+        order = sorted(self._positions)
+        if order:
+            start = self._turn % len(order)
+            order = order[start:] + order[:start]
+            self._turn += 1
+        batch: list[Message] = []
+        for partition in order:
+            if len(batch) >= max_messages:
+                break
+            rows = self._bus._query(
+                "SELECT offset, key, value, timestamp_ms FROM messages "
+                "WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?",
+                (self._topic, partition, self._positions[partition], max_messages - len(batch)),
+            )
+            batch.extend(Message(self._topic, partition, *row) for row in rows)
+            if rows:
+                self._positions[partition] = rows[-1][0] + 1
+        return batch
+
+    def _remove_members(self, member_ids: list[str]) -> None:
+        with self._bus._transaction() as conn:
+            conn.executemany(
+                "DELETE FROM group_members WHERE group_name = ? AND topic = ? AND member_id = ?",
+                [(self._group, self._topic, member_id) for member_id in member_ids],
+            )

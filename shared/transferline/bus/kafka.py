@@ -1,0 +1,113 @@
+"""The bus on real Apache Kafka (kafka-python): acks=all idempotent producer, manual offset commits."""
+
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+
+from transferline.bus.base import Bus, Consumer, Message
+from transferline.errors import TransientError
+from transferline.settings import Settings
+
+log = logging.getLogger(__name__)
+SEND_TIMEOUT_SECONDS = 30
+
+
+class KafkaBus(Bus):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: KafkaProducer | None = None
+
+    def ensure_topics(self, topics: list[str]) -> None:
+        admin = KafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap, client_id="transferline-admin")
+        try:
+            missing = sorted(set(topics) - set(admin.list_topics()))
+            if missing:
+                spec = {"num_partitions": self._settings.topic_partitions, "replication_factor": 1}
+                admin.create_topics({name: dict(spec) for name in missing}, wait_for_metadata=True)
+                log.info("created topics", extra={"topics": missing})
+        except TopicAlreadyExistsError:
+            pass  # another replica created it between our list and create
+        except KafkaError as exc:
+            raise TransientError(f"could not create topics {topics} on {self._settings.kafka_bootstrap}: {exc}") from exc
+        finally:
+            admin.close()
+
+    def publish(self, topic: str, key: str, value: bytes) -> None:
+        try:
+            self._ensure_producer().send(topic, key=key.encode(), value=value).get(timeout=SEND_TIMEOUT_SECONDS)
+        except KafkaError as exc:
+            raise TransientError(f"publish to {topic} failed: {exc}") from exc
+
+    def consumer(self, topic: str, group: str) -> Consumer:
+        return KafkaTopicConsumer(self._settings, topic, group)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush()
+            self._producer.close()
+            self._producer = None
+
+    def _ensure_producer(self) -> KafkaProducer:
+        # Created on first use, never at import, so gunicorn or multiprocessing forks get their own.
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self._settings.kafka_bootstrap,
+                acks="all",
+                enable_idempotence=True,
+                retries=10,
+                delivery_timeout_ms=SEND_TIMEOUT_SECONDS * 1000,
+                request_timeout_ms=SEND_TIMEOUT_SECONDS * 1000 - 1000,
+                max_block_ms=SEND_TIMEOUT_SECONDS * 1000,
+                linger_ms=0,
+            )
+        return self._producer
+
+
+class KafkaTopicConsumer(Consumer):
+    def __init__(self, settings: Settings, topic: str, group: str) -> None:
+        self._consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=group,
+            client_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=settings.max_poll_interval_seconds * 1000,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
+        )
+
+    def poll(self, timeout: float, max_messages: int = 1) -> list[Message]:
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_messages)
+        except KafkaError as exc:
+            raise TransientError(f"poll failed: {exc}") from exc
+        records = [record for batch in batches.values() for record in batch]
+        return [
+            Message(r.topic, r.partition, r.offset, (r.key or b"").decode("utf-8", "replace"), r.value or b"",
+                    r.timestamp)
+            for r in records
+        ]
+
+    def commit(self, message: Message) -> None:
+        partition = TopicPartition(message.topic, message.partition)
+        try:
+            self._consumer.commit({partition: OffsetAndMetadata(message.offset + 1, "", -1)})
+        except KafkaError as exc:
+            raise TransientError(f"offset commit failed: {exc}") from exc
+
+    def heartbeat(self) -> None:
+        # A poll with every partition paused fetches nothing but tells the group this member is alive.
+        assigned = self._consumer.assignment()
+        self._consumer.pause(*assigned)
+        try:
+            self._consumer.poll(timeout_ms=0)
+        finally:
+            self._consumer.resume(*assigned)
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)

@@ -1,0 +1,138 @@
+"""The `transferline` command. It only parses arguments and delegates; the work lives in the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from transferline import events, jobs, status
+from transferline.bus import open_bus
+from transferline.errors import ConfigurationError, InvalidInput, TransientError
+from transferline.payloads import StageRequest
+from transferline.settings import Settings
+from transferline.stages import request_model
+from transferline.store import open_store
+
+EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_UNAVAILABLE = 1, 2, 3, 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.command(args) or 0)
+    except (InvalidInput, ConfigurationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TransientError as exc:
+        print(f"error: bus or store unavailable: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+
+
+def publish(args: argparse.Namespace) -> int:
+    payload = _read_payload(args.payload)
+    payload.update(jobs.parse_assignments(args.set))
+    payload["plan"] = payload.get("plan", []) + [{"stage": stage} for stage in args.then]
+    job_id = args.job or jobs.new_job_id()
+    event = jobs.build_request(args.stage, job_id, payload)
+    settings = Settings.from_env()
+    since = status.now()
+    bus = open_bus(settings)
+    try:
+        jobs.submit(bus, event)
+    finally:
+        bus.close()
+    print(json.dumps({"job": job_id, "event": event.envelope.id, "topic": event.topic}))
+    if not args.wait:
+        return 0
+    request = event.payload
+    assert isinstance(request, StageRequest)
+    stages = [event.stage] + [request_model(step.stage)[0] for step in request.plan]
+    outcome = jobs.wait_for(open_store(settings), job_id, stages, since, args.timeout)
+    if outcome is None:
+        print(f"error: no outcome within {args.timeout:g} s; see `transferline status {job_id}`", file=sys.stderr)
+        return EXIT_TIMEOUT
+    print(f"{outcome.stage}: {outcome.state}" + (f": {outcome.error}" if outcome.error else ""))
+    return 0 if outcome.state == "succeeded" else EXIT_FAILED
+
+
+def show_status(args: argparse.Namespace) -> int:
+    statuses = status.job_statuses(open_store(Settings.from_env()), args.job)
+    if args.json:
+        print(status.to_json(statuses))
+    elif not statuses:
+        print(f"job {args.job}: no stage has started")
+    for found in [] if args.json else statuses:
+        took = f"{found.seconds:.1f}s" if found.seconds is not None else "-"
+        print(f"{found.stage:<10} {found.state:<10} {took:>8}  attempts={found.attempts}  {found.error or ''}".rstrip())
+    return 0 if statuses or args.json else EXIT_FAILED
+
+
+def serve_stage(args: argparse.Namespace) -> int:
+    from transferline.service import serve  # imports the stage's heavy dependencies only when serving
+
+    serve(args.stage, Settings.from_env(), max_events=args.max_events)
+    return 0
+
+
+def write_schemas(args: argparse.Namespace) -> int:
+    schemas = events.json_schemas()
+    if args.out is None:
+        print(json.dumps(schemas, indent=2))
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, schema in schemas.items():
+        (args.out / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
+    print(f"wrote {len(schemas)} schemas to {args.out}")
+    return 0
+
+
+def _read_payload(source: str | None) -> dict[str, Any]:
+    if source is None:
+        return {}
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        payload = json.loads(text)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read payload {source}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"payload {source} is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise InvalidInput(f"payload {source} must be a JSON object, not {type(payload).__name__}")
+    return payload
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="transferline", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = commands.add_parser("publish", help="start a stage with one request event")
+    p.add_argument("stage", help="collect, download, convert, records, train, or module:Class")
+    p.add_argument("--job", help="job id (default: a new one)")
+    p.add_argument("--payload", help="JSON file with the request ('-' for stdin)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a request field")
+    p.add_argument("--then", action="append", default=[], metavar="STAGE", help="chain a stage after it")
+    p.add_argument("--wait", action="store_true", help="wait for the outcome of the last stage")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds to --wait (default 3600)")
+    p.set_defaults(command=publish)
+
+    p = commands.add_parser("status", help="show a job's stages")
+    p.add_argument("job")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(command=show_status)
+
+    p = commands.add_parser("serve", help="run a stage service until SIGTERM")
+    p.add_argument("stage", help="collect, download, convert, records, train, or module:Class")
+    p.add_argument("--max-events", type=int, default=None, help="stop after this many messages")
+    p.set_defaults(command=serve_stage)
+
+    p = commands.add_parser("schemas", help="print (or write) the JSON Schemas of every event")
+    p.add_argument("--out", type=Path, help="folder to write one file per event type")
+    p.set_defaults(command=write_schemas)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

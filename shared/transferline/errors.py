@@ -1,0 +1,17 @@
+"""The three kinds of failure a stage can meet, so the runner knows what to do with each."""
+
+
+class TransferlineError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class InvalidInput(TransferlineError):
+    """The request or its input artifacts are wrong: retrying cannot help, a person must act."""
+
+
+class TransientError(TransferlineError):
+    """A passing failure (network, broker, store): the same work may succeed if retried."""
+
+
+class ConfigurationError(TransferlineError):
+    """Settings are wrong: the service refuses to start."""

@@ -1,0 +1,98 @@
+"""Artifact keys: the one place that spells them. User-supplied parts are checked or cleaned here."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from transferline.errors import InvalidInput
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+SPLITS = ("train", "val", "test")
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """Job and run ids are chosen by users: accept only a plain, bounded token."""
+    if not isinstance(value, str) or not _ID.match(value) or ".." in value:
+        raise InvalidInput(
+            f"{what} {value!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def clean_name(value: str, what: str = "file name") -> str:
+    """Reduce a user-supplied file name to a safe single path segment (never a path)."""
+    base = unicodedata.normalize("NFKC", str(value)).replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = _UNSAFE.sub("_", base).strip("._")[:200]
+    if not cleaned:
+        raise InvalidInput(f"{what} {value!r} has no usable characters")
+    return cleaned
+
+
+def job_prefix(job_id: str) -> str:
+    return f"jobs/{check_id(job_id, 'job id')}/"
+
+
+def urls(job_id: str) -> str:
+    return job_prefix(job_id) + "urls/urls.jsonl"
+
+
+def image(job_id: str, sha256: str, ext: str) -> str:
+    if not _SHA256.match(sha256):
+        raise InvalidInput(f"image digest {sha256!r} is not a lowercase sha256 hex digest")
+    return job_prefix(job_id) + f"images/{sha256[:2]}/{sha256}.{clean_name(ext, 'extension').lower()}"
+
+
+def image_manifest(job_id: str) -> str:
+    return job_prefix(job_id) + "images/manifest.jsonl"
+
+
+def raw_labels(job_id: str, name: str) -> str:
+    return job_prefix(job_id) + f"labels/raw/{clean_name(name)}"
+
+
+def coco(job_id: str, split: str | None = None) -> str:
+    if split is None:
+        return job_prefix(job_id) + "labels/coco.json"
+    return job_prefix(job_id) + f"labels/coco_{_split(split)}.json"
+
+
+def label_report(job_id: str) -> str:
+    return job_prefix(job_id) + "labels/report.json"
+
+
+def records_shard(job_id: str, split: str, index: int, count: int) -> str:
+    if not 0 <= index < count:
+        raise InvalidInput(f"shard index {index} is outside 0..{count - 1}")
+    return job_prefix(job_id) + f"records/{_split(split)}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def label_map(job_id: str) -> str:
+    return job_prefix(job_id) + "records/label_map.pbtxt"
+
+
+def model(job_id: str, run: str, *parts: str) -> str:
+    tail = "/".join(clean_name(part) for part in parts)
+    return job_prefix(job_id) + f"models/{check_id(run, 'run id')}/" + tail
+
+
+def custom(job_id: str, stage: str, name: str) -> str:
+    """Artifacts of stages outside the built-in pipeline (plugins), kept apart from the fixed layout."""
+    return job_prefix(job_id) + f"custom/{check_id(stage, 'stage name')}/{clean_name(name)}"
+
+
+def stage_status(job_id: str, stage: str) -> str:
+    return job_prefix(job_id) + f"stages/{check_id(stage, 'stage name')}.json"
+
+
+def stage_statuses(job_id: str) -> str:
+    return job_prefix(job_id) + "stages/"
+
+
+def _split(split: str) -> str:
+    if split not in SPLITS:
+        raise InvalidInput(f"split {split!r} must be one of {', '.join(SPLITS)}")
+    return split

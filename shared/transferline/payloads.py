@@ -1,0 +1,115 @@
+"""Versioned payload models (the `data` of each event). Requests are per stage; outcomes are shared."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
+
+
+class Payload(BaseModel):
+    """Every payload rejects unknown fields, so a typo is an error instead of a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    VERSION: ClassVar[int] = 1
+
+
+class PlanStep(Payload):
+    """A stage to run after this one, with the options of its request."""
+
+    stage: str = Field(min_length=1, max_length=200)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class StageRequest(Payload):
+    """Base of every stage request: the work to do now and the stages to chain after it."""
+
+    plan: list[PlanStep] = Field(default_factory=list, max_length=20)
+
+
+class StageCompleted(Payload):
+    stage: str
+    request_id: str = Field(description="id of the request event this answers")
+    input_digest: str
+    outputs: dict[str, str] = Field(default_factory=dict, description="artifact name -> URI")
+    counters: dict[str, float] = Field(default_factory=dict)
+    seconds: float = 0.0
+    replayed: bool = Field(False, description="true when the work had been done already (redelivery)")
+
+
+class StageFailed(Payload):
+    stage: str
+    request_id: str
+    reason: Literal["invalid-input", "retries-exhausted", "internal-error"]
+    message: str
+    attempts: NonNegativeInt = 0
+
+
+class StageProgress(Payload):
+    stage: str
+    request_id: str
+    done: NonNegativeInt = 0
+    total: NonNegativeInt | None = None
+    message: str = ""
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class DeadLetter(Payload):
+    """What could not be processed, with why, kept whole so it can be replayed."""
+
+    reason: str
+    source_topic: str
+    partition: NonNegativeInt
+    offset: NonNegativeInt
+    service: str
+    original: str = Field(description="the original message, decoded as UTF-8 with replacement")
+
+
+class CollectRequested(StageRequest):
+    queries: list[str] = Field(default_factory=list, max_length=100)
+    providers: list[str] = Field(default_factory=lambda: ["openverse", "wikimedia"])
+    url_list_uri: str | None = Field(None, description="an uploaded list of URLs (one per line)")
+    max_per_query: PositiveInt = 200
+
+
+class DownloadRequested(StageRequest):
+    urls_uri: str | None = Field(None, description="defaults to the job's urls/urls.jsonl")
+    max_bytes: PositiveInt = 20 * 1024 * 1024
+    min_side: PositiveInt = 32
+
+
+class ConvertRequested(StageRequest):
+    export_uri: str = Field(description="the labelling tool's export, stored under labels/raw/")
+    format: str = "auto"
+    split: dict[str, float] = Field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
+    seed: int = 0
+    category_map: dict[str, str] = Field(default_factory=dict, description="class -> COCO class name")
+
+
+class RecordsRequested(StageRequest):
+    num_shards: PositiveInt | None = None
+    include_masks: bool = False
+    max_side: PositiveInt | None = None
+
+
+class TrainRequested(StageRequest):
+    model: str = "retinanet_mobilenet"
+    run: str = Field("run1", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    steps: PositiveInt = 1000
+    batch_size: PositiveInt = 8
+    input_size: PositiveInt = 384
+    base_checkpoint: str | None = None
+
+
+BUILTIN_REQUESTS: dict[str, type[StageRequest]] = {
+    "collect": CollectRequested,
+    "download": DownloadRequested,
+    "convert": ConvertRequested,
+    "records": RecordsRequested,
+    "train": TrainRequested,
+}
+OUTCOMES: dict[str, type[Payload]] = {
+    "completed": StageCompleted,
+    "failed": StageFailed,
+    "progress": StageProgress,
+}

@@ -1,0 +1,287 @@
+"""The stage runner: consume, validate, skip what is done, handle with retries, record, emit, chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import FrameType
+
+from transferline import events, keys, metrics, status
+from transferline.bus import Bus, Consumer, Message
+from transferline.errors import InvalidInput, TransientError
+from transferline.events import Event, Registry
+from transferline.logs import log_context
+from transferline.payloads import (
+    DeadLetter,
+    Payload,
+    StageCompleted,
+    StageFailed,
+    StageProgress,
+    StageRequest,
+)
+from transferline.retry import Backoff, RetriesExhausted, call_with_retries
+from transferline.settings import Settings
+from transferline.stage import Stage, StageContext, StageResult
+from transferline.store import Store
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL_SECONDS = 1.0
+
+
+@dataclass
+class Runner:
+    stage: Stage
+    settings: Settings
+    bus: Bus
+    store: Store
+    registry: Registry = events.REGISTRY
+    stopping: threading.Event = field(default_factory=threading.Event)
+    ready: bool = False
+
+    def __post_init__(self) -> None:
+        self.registry.register_stage(self.stage.name, self.stage.Request)
+
+    @property
+    def source(self) -> str:
+        return f"transferline/{self.stage.name}"
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.settings.retry_base_seconds, self.settings.retry_cap_seconds)
+
+    def run(self, max_events: int | None = None) -> int:
+        """Serve until SIGTERM/SIGINT or `max_events` messages; returns how many messages were taken."""
+        self._trap_signals()
+        self._forever(self.store.ensure_bucket)
+        self._forever(lambda: self.bus.ensure_topics(self._topics()))
+        consumer = self.bus.consumer(events.request_topic(self.stage.name), group=self.stage.name)
+        self.ready = True
+        taken = 0
+        try:
+            while not self.stopping.is_set() and (max_events is None or taken < max_events):
+                for message in self._poll(consumer):
+                    self._forever(lambda m=message: self.process(m, consumer))
+                    taken += 1
+        except TransientError:
+            # _forever re-raises only once stopping: the message stays uncommitted and comes back after restart
+            log.info("stopped with a message uncommitted; it will be delivered again")
+        finally:
+            self.ready = False
+            consumer.close()
+        return taken
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def process(self, message: Message, consumer: Consumer) -> None:
+        """Handle one message end to end; the offset is committed only after the status document is written."""
+        try:
+            event = events.parse_event(message.value, self.registry)
+            self._check_addressed_to_me(event)
+        except InvalidInput as exc:
+            self._dead_letter(message, str(exc))
+        else:
+            with log_context(job_id=event.job_id, stage=event.stage, event_id=event.envelope.id):
+                self._handle_event(event, message, consumer)
+        consumer.commit(message)
+
+    def _handle_event(self, event: Event, message: Message, consumer: Consumer) -> None:
+        request = event.payload
+        assert isinstance(request, StageRequest)
+        digest = input_digest(self.stage.name, event.job_id, request)
+        previous = status.read_status(self.store, event.job_id, self.stage.name)
+        if previous is not None and previous.done_for(digest):
+            log.info("already done for this input; re-emitting completion")
+            metrics.EVENTS_HANDLED.labels(self.stage.name, "replayed").inc()
+            self._complete(event, previous.outputs, previous.counters, previous.seconds or 0.0, replayed=True)
+            return
+        attempt = _Attempt(event, digest, status.now())
+        with metrics.IN_FLIGHT.labels(self.stage.name).track_inprogress():
+            outcome = self._attempt(attempt, consumer)
+        if isinstance(outcome, StageFailed):
+            self._record_failure(attempt, outcome, message)
+        else:
+            self._record_success(attempt, outcome)
+
+    def _attempt(self, attempt: _Attempt, consumer: Consumer) -> StageResult | StageFailed:
+        event = attempt.event
+
+        def once() -> StageResult:
+            attempt.count += 1
+            self._write_status(attempt, "running")
+            with metrics.HANDLE_SECONDS.labels(self.stage.name).time():
+                return self.stage.handle(event.payload, self._context(event, consumer))
+
+        def fail(reason: str, message: str) -> StageFailed:
+            return StageFailed(stage=self.stage.name, request_id=event.envelope.id, reason=reason,
+                               message=message, attempts=attempt.count)
+
+        try:
+            return call_with_retries(once, self.settings.retry_attempts, self.backoff, self.stopping,
+                                     self._log_retry)
+        except InvalidInput as exc:
+            return fail("invalid-input", str(exc))
+        except RetriesExhausted as exc:
+            return fail("retries-exhausted", str(exc))
+        except Exception as exc:  # the one broad catch: a bug in a stage must not kill the service
+            log.exception("stage raised an unexpected error")
+            return fail("internal-error", f"{type(exc).__name__}: {exc}")
+
+    def _record_success(self, attempt: _Attempt, result: StageResult) -> None:
+        outputs = {name: self.store.uri(key) for name, key in result.outputs.items()}
+        done = self._write_status(attempt, "succeeded", outputs=outputs, counters=result.counters)
+        metrics.EVENTS_HANDLED.labels(self.stage.name, "succeeded").inc()
+        log.info("stage succeeded", extra={"seconds": done.seconds, "counters": result.counters})
+        self._complete(attempt.event, outputs, result.counters, done.seconds or 0.0, replayed=False)
+
+    def _record_failure(self, attempt: _Attempt, failure: StageFailed, message: Message) -> None:
+        self._write_status(attempt, "failed", error=failure.message)
+        metrics.EVENTS_HANDLED.labels(self.stage.name, "failed").inc()
+        metrics.FAILURES.labels(self.stage.name, failure.reason).inc()
+        log.warning("stage failed", extra={"reason": failure.reason, "error": failure.message})
+        self._emit(attempt.event.job_id, "failed", failure)
+        if failure.reason == "retries-exhausted":
+            self._dead_letter(message, failure.message)  # kept whole, so it can be replayed once the cause is fixed
+
+    def _complete(self, event: Event, outputs: dict[str, str], counters: dict[str, float], seconds: float,
+                  replayed: bool) -> None:
+        request = event.payload
+        assert isinstance(request, StageRequest)
+        digest = input_digest(self.stage.name, event.job_id, request)
+        self._emit(event.job_id, "completed", StageCompleted(
+            stage=self.stage.name, request_id=event.envelope.id, input_digest=digest, outputs=outputs,
+            counters=counters, seconds=seconds, replayed=replayed))
+        if request.plan:
+            self._chain(event, request)
+
+    def _chain(self, event: Event, request: StageRequest) -> None:
+        """Start the next stage of the job's plan; chaining lives here, so no orchestrator is needed."""
+        step, *rest = request.plan
+        payload = {**step.options, "plan": [s.model_dump(mode="json") for s in rest]}
+        try:
+            next_event = events.make_event(step.stage, "requested", event.job_id, payload, self.source,
+                                           self.registry)
+        except InvalidInput as exc:
+            self._emit(event.job_id, "failed", StageFailed(
+                stage=self.stage.name, request_id=event.envelope.id, reason="invalid-input",
+                message=f"the plan's next step {step.stage!r} is not a valid request: {exc}"))
+            return
+        self._publish(next_event)
+
+    def _emit(self, job_id: str, kind: str, payload: Payload) -> None:
+        self._publish(events.make_event(self.stage.name, kind, job_id, payload, self.source, self.registry))
+
+    def _publish(self, event: Event) -> None:
+        self.bus.publish(event.topic, event.job_id, event.to_json())
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        log.warning("dead-lettered a message", extra={"reason": reason, "offset": message.offset})
+        metrics.EVENTS_HANDLED.labels(self.stage.name, "dead-lettered").inc()
+        letter = DeadLetter(reason=reason, source_topic=message.topic, partition=message.partition,
+                            offset=message.offset, service=self.source,
+                            original=message.value.decode("utf-8", "replace"))
+        subject = message.key if _is_job_id(message.key) else "unknown"
+        self._publish(events.make_event("dlq", "dead-letter", subject, letter, self.source))
+
+    def _check_addressed_to_me(self, event: Event) -> None:
+        if event.kind != "requested" or event.stage != self.stage.name:
+            raise InvalidInput(f"{event.envelope.type} does not belong on {events.request_topic(self.stage.name)}")
+
+    def _context(self, event: Event, consumer: Consumer) -> StageContext:
+        last = [0.0]
+
+        def report(done: int, total: int | None, message: str, values: dict[str, float]) -> None:
+            consumer.heartbeat()
+            if time.monotonic() - last[0] >= PROGRESS_INTERVAL_SECONDS or done == total:
+                last[0] = time.monotonic()
+                self._emit(event.job_id, "progress", StageProgress(
+                    stage=self.stage.name, request_id=event.envelope.id, done=done, total=total,
+                    message=message, metrics=values))
+
+        return StageContext(job_id=event.job_id, request_id=event.envelope.id, settings=self.settings,
+                            store=self.store, log=log, report_progress=report, stopping=self.stopping)
+
+    def _write_status(self, attempt: _Attempt, state: status.State, *, outputs: dict[str, str] | None = None,
+                      counters: dict[str, float] | None = None, error: str | None = None) -> status.StageStatus:
+        ended = None if state == "running" else status.now()
+        document = status.StageStatus(
+            stage=self.stage.name, job_id=attempt.event.job_id, state=state, request_id=attempt.event.envelope.id,
+            input_digest=attempt.digest, attempts=attempt.count, outputs=outputs or {}, counters=counters or {},
+            error=error, started_at=attempt.started, finished_at=ended,
+            seconds=round((ended - attempt.started).total_seconds(), 3) if ended else None)
+        status.write_status(self.store, document)
+        return document
+
+    def _poll(self, consumer: Consumer) -> list[Message]:
+        try:
+            messages = consumer.poll(self.settings.poll_seconds)
+        except TransientError as exc:
+            log.warning("poll failed; retrying", extra={"error": str(exc)})
+            self.stopping.wait(self.backoff.delay(3))
+            return []
+        return messages
+
+    def _forever(self, action) -> None:
+        """Runner bookkeeping (bus, store) must not lose a message: retry transient failures until stopped."""
+        attempt = 0
+        while True:
+            try:
+                action()
+                return
+            except TransientError as exc:
+                attempt += 1
+                self.ready = False
+                if self.stopping.is_set():
+                    raise
+                delay = self.backoff.delay(min(attempt, 10))
+                log.warning("bus or store unavailable; retrying", extra={"error": str(exc), "delay": delay})
+                self.stopping.wait(delay)
+
+    def _log_retry(self, attempt: int, exc: TransientError, delay: float) -> None:
+        log.warning("transient failure; retrying", extra={"attempt": attempt, "error": str(exc),
+                                                          "delay": round(delay, 3)})
+
+    def _topics(self) -> list[str]:
+        return [events.request_topic(self.stage.name), events.EVENTS_TOPIC, events.DLQ_TOPIC]
+
+    def _trap_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals can only be trapped on the main thread (tests run runners in threads)
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("stopping after the current message", extra={"signal": signal.Signals(signum).name})
+            self.stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+
+def input_digest(stage: str, job_id: str, request: StageRequest) -> str:
+    """What makes two requests 'the same work': stage, job and options; the plan only says what comes next."""
+    body = request.model_dump(mode="json", exclude={"plan"})
+    canonical = json.dumps({"stage": stage, "job": job_id, "request": body}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class _Attempt:
+    """One request being worked on: what the status document needs to say about it."""
+
+    event: Event
+    digest: str
+    started: datetime
+    count: int = 0
+
+
+def _is_job_id(value: str) -> bool:
+    try:
+        keys.check_id(value)
+    except InvalidInput:
+        return False
+    return True

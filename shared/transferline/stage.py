@@ -1,0 +1,52 @@
+"""What a stage author writes against: a `Stage` with a name, a request model and `handle()`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar, Generic, TypeVar
+
+from transferline.payloads import StageRequest
+from transferline.settings import Settings
+from transferline.store import Store
+
+RequestT = TypeVar("RequestT", bound=StageRequest)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """Artifacts written (name -> store key) and numbers worth showing (images kept, rows dropped...)."""
+
+    outputs: dict[str, str] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class StageContext:
+    """Everything `handle` may use besides its request; the runner builds one per request."""
+
+    job_id: str
+    request_id: str
+    settings: Settings
+    store: Store
+    log: logging.Logger
+    report_progress: Callable[[int, int | None, str, dict[str, float]], None]
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def progress(self, done: int, total: int | None = None, message: str = "", **metrics: float) -> None:
+        """Tell watchers how far the work is; also keeps the bus membership alive during long work."""
+        self.report_progress(done, total, message, metrics)
+
+
+class Stage(ABC, Generic[RequestT]):
+    """One unit of the pipeline. The runner owns the bus, retries, status documents and metrics."""
+
+    name: ClassVar[str]
+    Request: ClassVar[type[StageRequest]]
+
+    @abstractmethod
+    def handle(self, request: RequestT, ctx: StageContext) -> StageResult:
+        """Do the work; raise InvalidInput for bad input, TransientError for what a retry may fix."""

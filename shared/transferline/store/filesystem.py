@@ -1,0 +1,207 @@
+"""The object store on a local folder, for the embedded mode: objects are files under root/<key>.
+
+Writes go to a hidden temp file in the object's folder, are fsynced, then renamed over the key, so a reader
+sees the old object or the new one and a crash mid-write leaves no object (only a temp file `list` skips).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from transferline.errors import InvalidInput
+from transferline.store.base import ObjectInfo, Store, check_key
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+# Temp files start with this; keys may not, so a temp file is never mistaken for an object.
+TEMP_PREFIX = ".transferline-tmp-"
+
+
+class FilesystemStore(Store):
+    def __init__(self, root: Path) -> None:
+        # Resolved once, so URIs are canonical and the containment check compares like with like.
+        self.root = Path(root).resolve()
+
+    def ensure_bucket(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ObjectInfo:
+        return self._write(key, lambda out: out.write(data))
+
+    def put_stream(self, key: str, stream: BinaryIO, content_type: str = "application/octet-stream") -> ObjectInfo:
+        def copy(out: _HashingWriter) -> None:
+            while chunk := stream.read(CHUNK):
+                out.write(chunk)
+
+        return self._write(key, copy)
+
+    def get_bytes(self, key: str) -> bytes:
+        with self.open(key) as reader:
+            return reader.read()
+
+    def open(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return path.open("rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise KeyError(key) from None
+
+    def download(self, key: str, path: Path) -> None:
+        with self.open(key) as reader:
+            _atomic_copy(reader, Path(path))
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        try:
+            with path.open("rb") as reader:
+                # The etag is not stored anywhere, so it costs one read of the object.
+                return ObjectInfo(key=key, size=os.fstat(reader.fileno()).st_size, etag=_md5(reader))
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        check_key(prefix, prefix=True)  # here, not in the generator, so a bad prefix fails at the call
+        folder, _, _ = prefix.rpartition("/")
+        return self._list(prefix, self._path(folder) if folder else self.root, f"{folder}/" if folder else "")
+
+    def _list(self, prefix: str, start: Path, start_key: str) -> Iterator[ObjectInfo]:
+        for key in _walk_sorted(start, start_key):
+            if key.startswith(prefix):
+                info = self.stat(key)
+                if info is not None:  # deleted while we walked
+                    yield info
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            self._path(key).unlink()
+
+    def uri(self, key: str) -> str:
+        self._path(key)
+        return f"file://{self.root}/{key}"
+
+    def key_of(self, uri: str) -> str:
+        base = f"file://{self.root}/"
+        if not isinstance(uri, str) or not uri.startswith(base):
+            raise InvalidInput(f"{uri!r} is not an object of the filesystem store at {self.root}")
+        key = uri[len(base) :]
+        self._path(key)
+        return key
+
+    def presigned_url(self, key: str, expires_seconds: int = 3600) -> str:
+        """There is no server in the embedded mode: the file URI is the URL (it does not expire)."""
+        return self.uri(key)
+
+    def _path(self, key: str) -> Path:
+        """The file behind a key, after refusing keys that could name anything outside the root."""
+        check_key(key)
+        if any(segment.startswith(TEMP_PREFIX) for segment in key.split("/")):
+            raise InvalidInput(f"store key {key!r} is not allowed: {TEMP_PREFIX!r} is reserved for temp files")
+        path = self.root / key
+        # Segments are clean, but a symlink inside the root could still point out of it.
+        if not path.resolve().is_relative_to(self.root):
+            raise InvalidInput(f"store key {key!r} is not allowed: it resolves outside {self.root}")
+        return path
+
+    def _write(self, key: str, fill: Callable[[_HashingWriter], object]) -> ObjectInfo:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with _temp_beside(path) as (temp, out):
+                fill(out)
+                out.finish()
+                os.replace(temp, path)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+            # Only a filesystem has this: a key cannot be both an object and a folder of objects.
+            raise InvalidInput(f"store key {key!r} clashes with an existing object or folder: {exc}") from exc
+        _fsync_dir(path.parent)
+        log.debug("stored object", extra={"key": key, "size": out.size})
+        return ObjectInfo(key=key, size=out.size, etag=out.md5.hexdigest())
+
+
+class _HashingWriter:
+    """Writes to a file while counting and hashing, so the etag costs no second read."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.md5.update(data)
+        self.size += len(data)
+
+    def finish(self) -> None:
+        """Data on disk before the rename, so a crash cannot leave the key naming an empty file."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+
+@contextlib.contextmanager
+def _temp_beside(path: Path) -> Iterator[tuple[Path, _HashingWriter]]:
+    """A temp file in the target's folder (same filesystem, so os.replace is atomic); removed on failure."""
+    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    temp = Path(name)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide objects from services running as another user
+        with os.fdopen(fd, "wb") as file:
+            yield temp, _HashingWriter(file)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _atomic_copy(reader: BinaryIO, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _temp_beside(target) as (temp, out):
+        shutil.copyfileobj(reader, out, CHUNK)  # type: ignore[misc]
+        out.finish()
+        os.replace(temp, target)
+
+
+def _walk_sorted(folder: Path, key_prefix: str) -> Iterator[str]:
+    """Keys under a folder in S3's order (by code point of the whole key), lazily, skipping temp files."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    # A folder sorts as its name plus '/', which is where its keys fall among its siblings' keys.
+    named = sorted((entry.name + ("/" if entry.is_dir(follow_symlinks=False) else ""), entry) for entry in entries)
+    for name, entry in named:
+        # The store never makes symlinks; following one could leave the root.
+        if entry.name.startswith(TEMP_PREFIX) or entry.is_symlink():
+            continue
+        if name.endswith("/"):
+            yield from _walk_sorted(Path(entry.path), key_prefix + name)
+        else:
+            yield key_prefix + name
+
+
+def _md5(reader: BinaryIO) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    while chunk := reader.read(CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable; some filesystems refuse to open a folder for this, which is fine."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,45 @@
+"""Shared fixtures: settings for each backend. Real Kafka and MinIO come from `make infra-up`."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from transferline.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+INFRA_ENV = Path(os.environ.get("TRANSFERLINE_INFRA_DIR", REPO / "var" / "infra")) / "infra.env"
+
+
+def read_infra_env() -> dict[str, str]:
+    """The variables `deploy/local/infra.sh up` wrote; a clear failure (not a skip) when it has not run."""
+    if not INFRA_ENV.exists():
+        pytest.fail(f"real Kafka and MinIO are not running ({INFRA_ENV} missing): run `make infra-up` first")
+    pairs = (line.split("=", 1) for line in INFRA_ENV.read_text().splitlines() if "=" in line)
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+@pytest.fixture
+def embedded_settings(tmp_path: Path) -> Settings:
+    return Settings(bus="embedded", store="filesystem", data_dir=tmp_path / "data", http_port=0,
+                    retry_base_seconds=0.01, retry_cap_seconds=0.05, poll_seconds=0.05)
+
+
+@pytest.fixture
+def infra_settings(tmp_path: Path) -> Settings:
+    """Real Kafka + MinIO, with a fresh bucket and topic prefix-free run id so tests do not see each other."""
+    env = read_infra_env()
+    env["TRANSFERLINE_BUCKET"] = f"test-{uuid.uuid4().hex[:12]}"
+    env["TRANSFERLINE_DATA_DIR"] = str(tmp_path / "data")
+    settings = Settings.from_env(env)
+    return Settings(**{**settings.__dict__, "http_port": 0, "retry_base_seconds": 0.01,
+                       "retry_cap_seconds": 0.05, "poll_seconds": 0.05})
+
+
+@pytest.fixture(params=["embedded", pytest.param("infra", marks=pytest.mark.infra)])
+def backend_settings(request: pytest.FixtureRequest) -> Settings:
+    """Parametrises a test over both backends: embedded (log + filesystem) and real Kafka + MinIO."""
+    return request.getfixturevalue(f"{request.param}_settings")
