@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from transferline.settings import Settings
+from transferline.settings import Settings, read_env_file
 
 REPO = Path(__file__).resolve().parents[1]
 INFRA_ENV = Path(os.environ.get("TRANSFERLINE_INFRA_DIR", REPO / "var" / "infra")) / "infra.env"
@@ -18,8 +18,7 @@ def read_infra_env() -> dict[str, str]:
     """The variables `deploy/local/infra.sh up` wrote; a clear failure (not a skip) when it has not run."""
     if not INFRA_ENV.exists():
         pytest.fail(f"real Kafka and MinIO are not running ({INFRA_ENV} missing): run `make infra-up` first")
-    pairs = (line.split("=", 1) for line in INFRA_ENV.read_text().splitlines() if "=" in line)
-    return {name.strip(): value.strip() for name, value in pairs}
+    return read_env_file(INFRA_ENV)
 
 
 @pytest.fixture

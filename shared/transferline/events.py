@@ -53,7 +53,10 @@ class Envelope(BaseModel):
     @field_validator("subject")
     @classmethod
     def _job_id(cls, value: str) -> str:
-        return keys.check_id(value, "job id")
+        try:
+            return keys.check_id(value, "job id")
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None  # pydantic then names the field
 
     @field_validator("time")
     @classmethod

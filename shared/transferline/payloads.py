@@ -37,10 +37,13 @@ class StageCompleted(Payload):
     replayed: bool = Field(False, description="true when the work had been done already (redelivery)")
 
 
+FailureReason = Literal["invalid-input", "retries-exhausted", "internal-error"]
+
+
 class StageFailed(Payload):
     stage: str
     request_id: str
-    reason: Literal["invalid-input", "retries-exhausted", "internal-error"]
+    reason: FailureReason
     message: str
     attempts: NonNegativeInt = 0
 

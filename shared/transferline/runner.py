@@ -19,6 +19,7 @@ from transferline.events import Event, Registry
 from transferline.logs import log_context
 from transferline.payloads import (
     DeadLetter,
+    FailureReason,
     Payload,
     StageCompleted,
     StageFailed,
@@ -118,7 +119,7 @@ class Runner:
             with metrics.HANDLE_SECONDS.labels(self.stage.name).time():
                 return self.stage.handle(event.payload, self._context(event, consumer))
 
-        def fail(reason: str, message: str) -> StageFailed:
+        def fail(reason: FailureReason, message: str) -> StageFailed:
             return StageFailed(stage=self.stage.name, request_id=event.envelope.id, reason=reason,
                                message=message, attempts=attempt.count)
 

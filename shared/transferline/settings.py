@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from transferline.errors import ConfigurationError
 
@@ -40,7 +40,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read TRANSFERLINE_<FIELD> variables; an unparseable value stops the service at start."""
         env = os.environ if environ is None else environ
-        values = {}
+        values: dict[str, Any] = {}
         for field in fields(cls):
             raw = env.get(PREFIX + field.name.upper())
             if raw is not None and raw != "":
@@ -48,6 +48,10 @@ class Settings:
         settings = cls(**values)
         settings.validate()
         return settings
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that reproduce these settings in another process."""
+        return {PREFIX + field.name.upper(): str(getattr(self, field.name)) for field in fields(self)}
 
     def validate(self) -> None:
         if self.bus not in ("embedded", "kafka"):
@@ -58,6 +62,12 @@ class Settings:
             raise ConfigurationError(f"{PREFIX}STORE=s3 needs {PREFIX}S3_ENDPOINT")
         if self.topic_partitions < 1 or self.retry_attempts < 1:
             raise ConfigurationError(f"{PREFIX}TOPIC_PARTITIONS and {PREFIX}RETRY_ATTEMPTS must be >= 1")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (as `deploy/local/infra.sh up` writes them); blank lines and comments are skipped."""
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+    return {name.strip(): value.strip() for name, value in pairs}
 
 
 def _parse(name: str, kind: object, raw: str) -> object:

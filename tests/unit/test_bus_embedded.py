@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from transferline.bus.base import Consumer, Message
 from transferline.bus.embedded import EmbeddedBus, _pid_alive
 from transferline.errors import InvalidInput, TransientError
@@ -125,6 +124,7 @@ def test_a_silent_member_loses_its_partitions_after_the_session_timeout(tmp_path
     for i in range(40):
         bus.publish(TOPIC, f"k{i}", b"%d" % i)
 
+    silent.heartbeat()  # alive now, however slowly the test got here
     share = drain(active, 40, timeout=0.1)
     time.sleep(0.4)
     everything = drain(active, 40 - len(share), timeout=2)

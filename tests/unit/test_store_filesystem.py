@@ -95,6 +95,24 @@ def test_stat_etag_is_the_md5_of_the_content(store: FilesystemStore) -> None:
     assert store.exists("a/b.txt")
 
 
+def test_stat_uses_the_remembered_etag_but_not_a_stale_one(store: FilesystemStore) -> None:
+    store.put_bytes("k", b"one")
+    path = store.root / "k"
+    try:
+        remembered = os.getxattr(path, "user.transferline.md5").decode()
+    except (OSError, AttributeError):
+        pytest.skip("this filesystem has no user xattrs: every stat rehashes")
+    size, mtime, md5 = remembered.split(":")
+    assert md5 == hashlib.md5(b"one").hexdigest()
+    os.setxattr(path, "user.transferline.md5", f"{size}:{mtime}:cached".encode())
+    assert store.stat("k").etag == "cached"  # type: ignore[union-attr]
+    path.write_bytes(b"two")  # changed behind the store's back: same size, new mtime
+    os.utime(path, ns=(0, int(mtime) + 1))
+    assert store.stat("k").etag == hashlib.md5(b"two").hexdigest()  # type: ignore[union-attr]
+    os.setxattr(path, "user.transferline.md5", b"garbage")
+    assert store.stat("k").etag == hashlib.md5(b"two").hexdigest()  # type: ignore[union-attr]
+
+
 def test_put_stream_reads_in_bounded_chunks(store: FilesystemStore) -> None:
     class Recording(io.BytesIO):
         def __init__(self, data: bytes) -> None:

@@ -49,8 +49,7 @@ CREATE TABLE IF NOT EXISTS group_members (
 class EmbeddedBus(Bus):
     """One connection per process, opened on first use and shared by its threads under a lock."""
 
-    def __init__(self, path: Path, partitions: int, session_timeout: float = 10.0,
-                 busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: Path, partitions: int, session_timeout: float = 10.0, busy_timeout: float = 5.0) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be >= 1, not {partitions}")
         self.path = Path(path)
@@ -60,6 +59,8 @@ class EmbeddedBus(Bus):
         self._pid = os.getpid()
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._opened = 0  # connections opened so far, and commits made through them: see `_version`
+        self._commits = 0
 
     def ensure_topics(self, topics: list[str]) -> None:
         created = []
@@ -83,8 +84,10 @@ class EmbeddedBus(Bus):
                 "SELECT COALESCE(MAX(offset) + 1, 0) FROM messages WHERE topic = ? AND partition = ?",
                 (topic, partition),
             ).fetchone()
-            conn.execute("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
-                         (topic, partition, offset, key, bytes(value), int(time.time() * 1000)))
+            conn.execute(
+                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                (topic, partition, offset, key, bytes(value), int(time.time() * 1000)),
+            )
 
     def consumer(self, topic: str, group: str) -> Consumer:
         return EmbeddedConsumer(self, topic, group)
@@ -100,6 +103,13 @@ class EmbeddedBus(Bus):
         with self._locked() as conn:
             return conn.execute(sql, params).fetchall()
 
+    def _version(self) -> tuple[int, int, int]:
+        """Changes whenever anything was committed to the log, by this process or another."""
+        with self._locked() as conn:
+            # data_version only moves for other connections' commits, so count our own beside it.
+            (data_version,) = conn.execute("PRAGMA data_version").fetchone()
+            return self._opened, self._commits, data_version
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed on success, rolled back on any error."""
@@ -111,6 +121,7 @@ class EmbeddedBus(Bus):
                 conn.rollback()
                 raise
             conn.execute("COMMIT")
+            self._commits += 1
 
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
@@ -121,7 +132,9 @@ class EmbeddedBus(Bus):
             except sqlite3.OperationalError as exc:
                 if self._conn is not None and self._conn.in_transaction:
                     self._conn.rollback()
-                raise _translated(exc, self.path) from exc
+                if not _is_busy(exc):
+                    raise
+                raise TransientError(f"embedded bus {self.path} stayed locked past the busy timeout: {exc}") from exc
 
     def _forget_parent_connection(self) -> None:
         # SQLite connections must not cross fork(): a child drops (never closes) the parent's connection and
@@ -135,31 +148,23 @@ class EmbeddedBus(Bus):
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # timeout= is SQLite's busy_timeout; isolation_level=None lets us issue BEGIN/COMMIT ourselves.
-            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False)
             try:
-                _initialise(conn, self._busy_timeout)
+                _initialise(conn)
             except sqlite3.OperationalError:
                 conn.close()
                 raise
             self._conn = conn
+            self._opened += 1
         return self._conn
 
 
-def _initialise(conn: sqlite3.Connection, busy_timeout: float) -> None:
-    # Switching a fresh file to WAL can fail with "locked" without waiting on the busy handler when
-    # several processes open it at once, so retry for as long as the busy timeout allows.
-    deadline = time.monotonic() + busy_timeout
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")  # a publish is on disk before it returns
-            conn.executescript(SCHEMA)
-            return
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+def _initialise(conn: sqlite3.Connection) -> None:
+    # WAL lets readers in other processes go on while one process writes; the busy timeout covers
+    # several processes creating the same fresh file at once.
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")  # a publish is on disk before it returns
+    conn.executescript(SCHEMA)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -167,12 +172,6 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     return "locked" in str(exc) or "busy" in str(exc)
-
-
-def _translated(exc: sqlite3.OperationalError, path: Path) -> Exception:
-    if _is_busy(exc):
-        return TransientError(f"embedded bus {path} stayed locked past the busy timeout: {exc}")
-    return exc
 
 
 @dataclass(frozen=True)
@@ -227,6 +226,8 @@ class EmbeddedConsumer(Consumer):
         self._group = group
         self._member_id = uuid.uuid4().hex
         self._positions: dict[int, int] = {}  # assigned partition -> next offset to deliver
+        self._members: list[_Member] = []
+        self._seen: tuple[int, int, int] | None = None  # the log's version when a poll last found nothing
         self._partitions = 0
         self._turn = 0
         self._last_beat = 0.0
@@ -273,8 +274,17 @@ class EmbeddedConsumer(Consumer):
     def _poll_once(self, max_messages: int) -> list[Message]:
         if time.time() - self._last_beat >= self._beat_every:
             self.heartbeat()
+        version = self._bus._version()
+        if version == self._seen and self._members_still_alive():
+            return []  # nothing committed and nobody died since the last empty look: skip the queries
         self._rebalance(self._assignment())
-        return self._fetch(max_messages)
+        batch = self._fetch(max_messages)
+        self._seen = None if batch else version
+        return batch
+
+    def _members_still_alive(self) -> bool:
+        now = time.time()
+        return all(member.is_alive(now, self._bus.session_timeout) for member in self._members)
 
     def _assignment(self) -> list[int]:
         """Partitions this member owns now, after removing the members that are gone."""
@@ -284,12 +294,13 @@ class EmbeddedConsumer(Consumer):
         )
         now = time.time()
         members = [_Member(*row) for row in rows]
-        live = sorted(m.member_id for m in members if m.is_alive(now, self._bus.session_timeout))
+        self._members = [m for m in members if m.is_alive(now, self._bus.session_timeout)]
+        live = sorted(m.member_id for m in self._members)
         dead = [m.member_id for m in members if m.member_id not in live]
-        if dead:
-            self._remove_members(dead)
-            log.warning("removed dead group members", extra={"group": self._group, "topic": self._topic,
-                                                              "members": dead})
+        if dead and self._remove_members(dead):
+            log.warning(
+                "removed dead group members", extra={"group": self._group, "topic": self._topic, "members": dead}
+            )
         if self._member_id not in live:
             self._last_beat = 0.0  # someone removed us during a stall: rejoin on the next step
             return []
@@ -314,8 +325,10 @@ class EmbeddedConsumer(Consumer):
         )
         committed = dict(rows)
         self._positions = {p: self._positions.get(p, committed.get(p, 0)) for p in assigned}
-        log.info("partitions assigned", extra={"group": self._group, "topic": self._topic,
-                                               "member": self._member_id, "partitions": assigned})
+        log.info(
+            "partitions assigned",
+            extra={"group": self._group, "topic": self._topic, "member": self._member_id, "partitions": assigned},
+        )
 
     def _fetch(self, max_messages: int) -> list[Message]:
         # Start from a different partition each time so one busy partition cannot starve the others.
@@ -338,9 +351,9 @@ class EmbeddedConsumer(Consumer):
                 self._positions[partition] = rows[-1][0] + 1
         return batch
 
-    def _remove_members(self, member_ids: list[str]) -> None:
+    def _remove_members(self, member_ids: list[str]) -> int:
         with self._bus._transaction() as conn:
-            conn.executemany(
+            return conn.executemany(
                 "DELETE FROM group_members WHERE group_name = ? AND topic = ? AND member_id = ?",
                 [(self._group, self._topic, member_id) for member_id in member_ids],
-            )
+            ).rowcount

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 # Temp files start with this; keys may not, so a temp file is never mistaken for an object.
 TEMP_PREFIX = ".transferline-tmp-"
+_ETAG_XATTR = "user.transferline.md5"
 
 
 class FilesystemStore(Store):
@@ -63,8 +64,8 @@ class FilesystemStore(Store):
         path = self._path(key)
         try:
             with path.open("rb") as reader:
-                # The etag is not stored anywhere, so it costs one read of the object.
-                return ObjectInfo(key=key, size=os.fstat(reader.fileno()).st_size, etag=_md5(reader))
+                size = os.fstat(reader.fileno()).st_size
+                return ObjectInfo(key=key, size=size, etag=_cached_md5(reader.fileno()) or _md5(reader))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
@@ -143,6 +144,7 @@ class _HashingWriter:
     def finish(self) -> None:
         """Data on disk before the rename, so a crash cannot leave the key naming an empty file."""
         self.file.flush()
+        _remember_md5(self.file.fileno(), self.md5.hexdigest())
         os.fsync(self.file.fileno())
 
 
@@ -163,7 +165,7 @@ def _temp_beside(path: Path) -> Iterator[tuple[Path, _HashingWriter]]:
 def _atomic_copy(reader: BinaryIO, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with _temp_beside(target) as (temp, out):
-        shutil.copyfileobj(reader, out, CHUNK)  # type: ignore[misc]
+        shutil.copyfileobj(reader, out, CHUNK)
         out.finish()
         os.replace(temp, target)
 
@@ -184,6 +186,26 @@ def _walk_sorted(folder: Path, key_prefix: str) -> Iterator[str]:
             yield from _walk_sorted(Path(entry.path), key_prefix + name)
         else:
             yield key_prefix + name
+
+
+def _remember_md5(fd: int, md5: str) -> None:
+    """Keep the etag beside the data, so stat and list need not read whole objects to hash them.
+
+    It is stored with the size and mtime it belongs to, so a file changed behind the store's back is rehashed.
+    Filesystems without user xattrs just rehash every time.
+    """
+    info = os.fstat(fd)
+    with contextlib.suppress(OSError, AttributeError):
+        os.setxattr(fd, _ETAG_XATTR, f"{info.st_size}:{info.st_mtime_ns}:{md5}".encode())
+
+
+def _cached_md5(fd: int) -> str | None:
+    info = os.fstat(fd)
+    try:
+        size, mtime, md5 = os.getxattr(fd, _ETAG_XATTR).decode().split(":")
+    except (OSError, AttributeError, UnicodeDecodeError, ValueError):
+        return None
+    return md5 if (size, mtime) == (str(info.st_size), str(info.st_mtime_ns)) else None
 
 
 def _md5(reader: BinaryIO) -> str:

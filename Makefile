@@ -1,0 +1,49 @@
+# transferline: the commands a newcomer needs. `make run` and `make test` set up everything they use.
+PY := .venv/bin/python
+STAMP := .venv/.installed
+SAMPLE_JOB ?= sample-$(shell date +%Y%m%d-%H%M%S)
+
+.PHONY: install run test test-unit lint format infra-up infra-down infra-status bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet --upgrade pip
+	.venv/bin/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The embedded default (no servers): runs a sample request through a stage service and prints its status.
+run: install
+	bash deploy/local/run-sample.sh $(SAMPLE_JOB)
+
+# Every unit and integration test, against the real Kafka and MinIO that infra-up starts.
+test: install infra-up
+	.venv/bin/pytest tests
+
+test-unit: install
+	.venv/bin/pytest tests/unit
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+format: install
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+infra-up:
+	bash deploy/local/infra.sh up
+
+infra-down:
+	bash deploy/local/infra.sh down
+
+infra-status:
+	bash deploy/local/infra.sh status
+
+bench: install infra-up
+	$(PY) -m bench.handoff
+
+clean: infra-down
+	rm -rf var .venv
