@@ -6,6 +6,7 @@
 #   deploy/local/kafka.sh start     format storage (once), start, wait until ready
 #   deploy/local/kafka.sh stop      SIGTERM, wait, SIGKILL
 #   deploy/local/kafka.sh status    print whether it runs
+#   deploy/local/kafka.sh env       print the TRANSFERLINE_* lines for infra.env
 set -euo pipefail
 
 KAFKA_VERSION="${TRANSFERLINE_KAFKA_VERSION:-4.1.2}"
@@ -16,7 +17,7 @@ KAFKA_HEAP="${TRANSFERLINE_KAFKA_HEAP:-512m}"
 KAFKA_READY_TIMEOUT="${TRANSFERLINE_KAFKA_READY_TIMEOUT:-90}"
 
 LOG_TAG=kafka
-# shellcheck source=deploy/local/lib.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KAFKA_HOME="$CACHE_DIR/kafka-$KAFKA_VERSION"
@@ -45,14 +46,25 @@ kafka_install() {
   tmp="$(mktemp -d "$CACHE_DIR/.kafka-$KAFKA_VERSION.XXXXXX")"
   # shellcheck disable=SC2064
   trap "rm -rf '$tmp'" EXIT
-  mvn -B -q -f "$DEPLOY_DIR/kafka/pom.xml" \
+  # Maven's output goes to a file (shown on failure): even with -q it prints
+  # terminal escape codes.
+  if ! mvn -B -q -f "$DEPLOY_DIR/kafka/pom.xml" \
     -Dkafka.version="$KAFKA_VERSION" \
     dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$tmp/libs"
+    -DincludeScope=runtime -DoutputDirectory="$tmp/libs" >"$tmp/mvn.log" 2>&1; then
+    cat "$tmp/mvn.log" >&2
+    die "Maven could not fetch kafka $KAFKA_VERSION (see above)"
+  fi
+  rm -f "$tmp/mvn.log"
   [[ -f "$tmp/libs/kafka_2.13-$KAFKA_VERSION.jar" ]] || die "Maven did not fetch kafka_2.13-$KAFKA_VERSION.jar"
   touch "$tmp/.complete"
-  rm -rf "$KAFKA_HOME"
-  mv "$tmp" "$KAFKA_HOME"
+  # Another runtime dir sharing this cache may have finished first.
+  if [[ -f "$KAFKA_HOME/.complete" ]]; then
+    rm -rf "$tmp"
+  else
+    rm -rf "$KAFKA_HOME"
+    mv "$tmp" "$KAFKA_HOME"
+  fi
   trap - EXIT
   log "kafka $KAFKA_VERSION installed ($(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars)"
 }
@@ -101,19 +113,36 @@ format_storage_once() {
   [[ -f "$KAFKA_DATA/meta.properties" ]] && return 0
   local cluster_id
   java_cmd
-  cluster_id="$("${JAVA_CMD[@]}" kafka.tools.StorageTool random-uuid 2>>"$KAFKA_OUT" | tail -n 1)"
-  [[ -n "$cluster_id" ]] || die "could not generate a cluster id; see $KAFKA_OUT"
+  if ! cluster_id="$("${JAVA_CMD[@]}" kafka.tools.StorageTool random-uuid 2>&1)" ||
+    [[ -z "$cluster_id" ]]; then
+    printf '%s\n' "$cluster_id" >&2
+    die "could not generate a kafka cluster id (java failed, output above)"
+  fi
+  cluster_id="$(tail -n 1 <<<"$cluster_id")"
   log "formatting $KAFKA_DATA (cluster id $cluster_id)"
   "${JAVA_CMD[@]}" kafka.tools.StorageTool format --ignore-formatted \
     --config "$KAFKA_CONF" --cluster-id "$cluster_id" >>"$KAFKA_OUT" 2>&1 ||
-    { tail -n 20 "$KAFKA_OUT" >&2; die "kafka storage format failed"; }
+    { show_logs "$KAFKA_OUT"; die "kafka storage format failed"; }
 }
 
 # Ready = a real client gets metadata back. The repo venv has kafka-python;
-# without it (fresh machine, no venv yet) an open port has to do.
+# without it (fresh machine, no venv yet) a raw ApiVersions request has to
+# do: the broker binds its port early but only answers once it has started.
 kafka_python() {
   local py="${TRANSFERLINE_PYTHON:-$REPO_ROOT/.venv/bin/python}"
   [[ -x "$py" ]] && "$py" -c 'import kafka' >/dev/null 2>&1 && printf '%s\n' "$py"
+}
+
+kafka_api_versions_answers() {
+  (
+    exec 3<>"/dev/tcp/$KAFKA_HOST/$KAFKA_PORT" || exit 1
+    # size=10, api_key=18 (ApiVersions), version=0, correlation_id=1, client_id=null
+    printf '\x00\x00\x00\x0a\x00\x12\x00\x00\x00\x00\x00\x01\xff\xff' >&3
+    # Response: 4-byte size, then our correlation id.
+    local resp
+    resp="$(timeout 3 head -c 8 <&3 | od -An -tx1 | tr -d ' \n')"
+    [[ "${resp:8}" == 00000001 ]]
+  )
 }
 
 kafka_ready() {
@@ -130,7 +159,7 @@ finally:
     admin.close()
 EOF
   else
-    port_open "$KAFKA_HOST" "$KAFKA_PORT"
+    kafka_api_versions_answers
   fi
 }
 
@@ -169,13 +198,21 @@ kafka_status() {
   fi
 }
 
+kafka_env() {
+  cat <<EOF
+TRANSFERLINE_BUS=kafka
+TRANSFERLINE_KAFKA_BOOTSTRAP=$KAFKA_HOST:$KAFKA_PORT
+EOF
+}
+
 case "${1:-}" in
   install) kafka_install ;;
   start) kafka_start ;;
   stop) kafka_stop ;;
   status) kafka_status ;;
+  env) kafka_env ;;
   *)
-    echo "usage: $0 {install|start|stop|status}" >&2
+    echo "usage: $0 {install|start|stop|status|env}" >&2
     exit 2
     ;;
 esac

@@ -6,6 +6,8 @@
 #   runtime: ${TRANSFERLINE_INFRA_DIR:-<repo>/var/infra}             data, logs, pid files
 
 # The repo is two levels above this file, wherever it is checked out.
+# (The variables below are used by the scripts that source this file.)
+# shellcheck disable=SC2034
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DEPLOY_DIR="$REPO_ROOT/deploy/local"
 CACHE_DIR="${TRANSFERLINE_CACHE_DIR:-$HOME/.cache/transferline}"
@@ -38,13 +40,15 @@ running_pid() {
 # Start CMD... detached: own session (so Ctrl-C in the caller's terminal or
 # the end of a CI step does not reach it), stdin closed, output to LOGFILE.
 # The inner shell writes its own pid and then execs, so PIDFILE holds the
-# daemon's real pid even if setsid had to fork.
+# daemon's real pid even if setsid had to fork. fd 9 (the infra lock) is
+# closed so the daemon does not hold the lock for its whole life.
 start_detached() {
   local pidfile="$1" logfile="$2"
   shift 2
   rm -f "$pidfile"
+  # shellcheck disable=SC2016  # $$ and $@ belong to the inner shell
   nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" \
-    >>"$logfile" 2>&1 </dev/null &
+    >>"$logfile" 2>&1 </dev/null 9>&- &
   # Wait (briefly) for the pid file so callers can rely on it.
   local i
   for ((i = 0; i < 50; i++)); do

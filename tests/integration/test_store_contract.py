@@ -17,18 +17,10 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from transferline.errors import InvalidInput, TransientError
 from transferline.settings import Settings
-from transferline.store.base import Store
-from transferline.store.filesystem import FilesystemStore
+from transferline.store import Store, open_store
 from transferline.store.s3 import S3Store
 
 MIB = 1024 * 1024
-
-
-def open_store(settings: Settings) -> Store:
-    """Stand-in for transferline.store.open_store until the tests switch to it."""
-    if settings.store == "s3":
-        return S3Store(settings)
-    return FilesystemStore(settings.data_dir / "store")
 
 
 @pytest.fixture

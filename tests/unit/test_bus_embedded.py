@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from transferline.bus.base import Consumer, Message
 from transferline.bus.embedded import EmbeddedBus, _pid_alive
 from transferline.errors import InvalidInput, TransientError
@@ -93,6 +93,25 @@ def test_commit_never_moves_the_offset_back(bus: EmbeddedBus) -> None:
 
     assert [m.offset for m in got] == [0, 1, 2]
     assert bus.consumer(TOPIC, "g").poll(0.1, max_messages=10) == []
+
+
+def test_an_idle_consumer_wakes_for_messages_from_any_connection(bus: EmbeddedBus) -> None:
+    consumer = bus.consumer(TOPIC, "g")
+    assert consumer.poll(0.02) == []
+    bus.publish(TOPIC, "k", b"same connection")
+    assert [m.value for m in consumer.poll(1.0)] == [b"same connection"]
+
+    assert consumer.poll(0.02) == []
+    other = EmbeddedBus(bus.path, partitions=3)
+    later = threading.Timer(0.05, other.publish, args=(TOPIC, "k", b"other connection"))
+    started = time.monotonic()
+    later.start()
+    got = consumer.poll(2.0)
+
+    assert [m.value for m in got] == [b"other connection"]
+    assert time.monotonic() - started < 0.5  # woke up when it came, not at the end of the timeout
+    later.join()
+    other.close()
 
 
 def test_two_members_split_the_partitions_and_take_over_on_close(tmp_path: Path) -> None:
@@ -261,7 +280,7 @@ def test_a_killed_member_hands_its_uncommitted_messages_over_at_once(tmp_path: P
     try:
         assert reply.get(timeout=30) == 30
     finally:
-        os.kill(member.pid, signal.SIGKILL)
+        member.kill()  # SIGKILL
         member.join(timeout=10)
 
     started = time.monotonic()
@@ -270,4 +289,29 @@ def test_a_killed_member_hands_its_uncommitted_messages_over_at_once(tmp_path: P
     # Every partition comes back, far sooner than the 30 s session timeout.
     assert len(got) == 30
     assert time.monotonic() - started < 2
+    bus.close()
+
+
+def test_a_waiting_member_takes_over_the_moment_another_is_killed(tmp_path: Path) -> None:
+    bus = EmbeddedBus(tmp_path / "bus.sqlite3", partitions=3, session_timeout=30)
+    bus.ensure_topics([TOPIC])
+    for i in range(30):
+        bus.publish(TOPIC, f"k{i}", b"%d" % i)
+    reply = SPAWN.Queue()
+    member = SPAWN.Process(target=_consume_and_hang, args=(str(bus.path), 30, reply))
+    member.start()
+    try:
+        assert reply.get(timeout=30) == 30
+        waiting = bus.consumer(TOPIC, "g")
+        share = drain(waiting, 30, timeout=0.2)  # only its own partitions while the other lives
+    finally:
+        member.kill()  # SIGKILL
+        member.join(timeout=10)
+
+    started = time.monotonic()
+    rest = drain(waiting, 30 - len(share), timeout=10)
+
+    assert 0 < len(share) < 30
+    assert len(positions(share) | positions(rest)) == 30
+    assert time.monotonic() - started < 0.5  # found dead by its pid, with nothing written to the log
     bus.close()

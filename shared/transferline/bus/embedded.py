@@ -25,8 +25,10 @@ from transferline.errors import InvalidInput, TransientError
 
 log = logging.getLogger(__name__)
 
-# Short enough that a partition handed over by a dead member is picked up within a few milliseconds.
+# Short enough that a new message, or partitions handed over by a dead member, are seen within milliseconds.
 POLL_STEP_SECONDS = 0.005
+# Looking for dead members reads /proc, so an idle consumer does it less often than it looks for messages.
+LIVENESS_CHECK_SECONDS = 0.02
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
@@ -199,6 +201,8 @@ def _host_identity() -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -228,6 +232,7 @@ class EmbeddedConsumer(Consumer):
         self._positions: dict[int, int] = {}  # assigned partition -> next offset to deliver
         self._members: list[_Member] = []
         self._seen: tuple[int, int, int] | None = None  # the log's version when a poll last found nothing
+        self._last_check = 0.0
         self._partitions = 0
         self._turn = 0
         self._last_beat = 0.0
@@ -284,6 +289,9 @@ class EmbeddedConsumer(Consumer):
 
     def _members_still_alive(self) -> bool:
         now = time.time()
+        if now - self._last_check < LIVENESS_CHECK_SECONDS:
+            return True
+        self._last_check = now
         return all(member.is_alive(now, self._bus.session_timeout) for member in self._members)
 
     def _assignment(self) -> list[int]:
@@ -323,8 +331,9 @@ class EmbeddedConsumer(Consumer):
             "SELECT partition, next_offset FROM group_offsets WHERE group_name = ? AND topic = ?",
             (self._group, self._topic),
         )
-        committed = dict(rows)
-        self._positions = {p: self._positions.get(p, committed.get(p, 0)) for p in assigned}
+        committed: dict[int, int] = dict(rows)
+        kept = {p: offset for p, offset in self._positions.items() if p in assigned}
+        self._positions = {p: kept[p] if p in kept else committed.get(p, 0) for p in assigned}
         log.info(
             "partitions assigned",
             extra={"group": self._group, "topic": self._topic, "member": self._member_id, "partitions": assigned},
