@@ -23,8 +23,15 @@ def read_infra_env() -> dict[str, str]:
 
 @pytest.fixture
 def embedded_settings(tmp_path: Path) -> Settings:
-    return Settings(bus="embedded", store="filesystem", data_dir=tmp_path / "data", http_port=0,
-                    retry_base_seconds=0.01, retry_cap_seconds=0.05, poll_seconds=0.05)
+    return Settings(
+        bus="embedded",
+        store="filesystem",
+        data_dir=tmp_path / "data",
+        http_port=0,
+        retry_base_seconds=0.01,
+        retry_cap_seconds=0.05,
+        poll_seconds=0.05,
+    )
 
 
 @pytest.fixture
@@ -34,8 +41,15 @@ def infra_settings(tmp_path: Path) -> Settings:
     env["TRANSFERLINE_BUCKET"] = f"test-{uuid.uuid4().hex[:12]}"
     env["TRANSFERLINE_DATA_DIR"] = str(tmp_path / "data")
     settings = Settings.from_env(env)
-    return Settings(**{**settings.__dict__, "http_port": 0, "retry_base_seconds": 0.01,
-                       "retry_cap_seconds": 0.05, "poll_seconds": 0.05})
+    return Settings(
+        **{
+            **settings.__dict__,
+            "http_port": 0,
+            "retry_base_seconds": 0.01,
+            "retry_cap_seconds": 0.05,
+            "poll_seconds": 0.05,
+        }
+    )
 
 
 @pytest.fixture(params=["embedded", pytest.param("infra", marks=pytest.mark.infra)])

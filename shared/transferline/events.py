@@ -134,15 +134,22 @@ class Registry:
 REGISTRY = Registry()
 
 
-def make_event(stage: str, kind: str, job_id: str, payload: Payload | dict[str, Any], source: str,
-               registry: Registry = REGISTRY) -> Event:
+def make_event(
+    stage: str, kind: str, job_id: str, payload: Payload | dict[str, Any], source: str, registry: Registry = REGISTRY
+) -> Event:
     """Build and validate an event; this is the only way events are created, so none leaves unchecked."""
     type_ = DLQ_TYPE if stage == "dlq" else event_type(stage, kind)
     model = registry.model_for(type_)
     data = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
     raw = {
-        "specversion": "1.0", "id": str(uuid.uuid4()), "source": source, "type": type_, "subject": job_id,
-        "time": datetime.now(UTC).isoformat(), "dataschema": schema_uri(type_, model.VERSION), "data": data,
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": source,
+        "type": type_,
+        "subject": job_id,
+        "time": datetime.now(UTC).isoformat(),
+        "dataschema": schema_uri(type_, model.VERSION),
+        "data": data,
     }
     return parse_event(json.dumps(raw).encode(), registry)
 

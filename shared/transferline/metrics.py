@@ -12,11 +12,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 
 log = logging.getLogger(__name__)
 
-EVENTS_HANDLED = Counter("transferline_events_handled_total", "Events taken off the bus, by outcome",
-                         ["stage", "outcome"])
+EVENTS_HANDLED = Counter(
+    "transferline_events_handled_total", "Events taken off the bus, by outcome", ["stage", "outcome"]
+)
 FAILURES = Counter("transferline_stage_failures_total", "Stage failures, by reason", ["stage", "reason"])
-HANDLE_SECONDS = Histogram("transferline_handle_seconds", "Time spent in a stage's handle()", ["stage"],
-                           buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800, 7200))
+HANDLE_SECONDS = Histogram(
+    "transferline_handle_seconds",
+    "Time spent in a stage's handle()",
+    ["stage"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800, 7200),
+)
 IN_FLIGHT = Gauge("transferline_in_flight", "Requests being handled now", ["stage"])
 
 

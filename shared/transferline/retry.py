@@ -30,8 +30,13 @@ class RetriesExhausted(Exception):
         self.last = last
 
 
-def call_with_retries(fn: Callable[[], T], attempts: int, backoff: Backoff, stopping: threading.Event,
-                      on_retry: Callable[[int, TransientError, float], None]) -> T:
+def call_with_retries(
+    fn: Callable[[], T],
+    attempts: int,
+    backoff: Backoff,
+    stopping: threading.Event,
+    on_retry: Callable[[int, TransientError, float], None],
+) -> T:
     """Call fn; on TransientError wait and call again, up to `attempts` calls or until `stopping` is set."""
     for attempt in range(1, attempts + 1):
         try:

@@ -120,12 +120,16 @@ class Runner:
                 return self.stage.handle(event.payload, self._context(event, consumer))
 
         def fail(reason: FailureReason, message: str) -> StageFailed:
-            return StageFailed(stage=self.stage.name, request_id=event.envelope.id, reason=reason,
-                               message=message, attempts=attempt.count)
+            return StageFailed(
+                stage=self.stage.name,
+                request_id=event.envelope.id,
+                reason=reason,
+                message=message,
+                attempts=attempt.count,
+            )
 
         try:
-            return call_with_retries(once, self.settings.retry_attempts, self.backoff, self.stopping,
-                                     self._log_retry)
+            return call_with_retries(once, self.settings.retry_attempts, self.backoff, self.stopping, self._log_retry)
         except InvalidInput as exc:
             return fail("invalid-input", str(exc))
         except RetriesExhausted as exc:
@@ -150,14 +154,25 @@ class Runner:
         if failure.reason == "retries-exhausted":
             self._dead_letter(message, failure.message)  # kept whole, so it can be replayed once the cause is fixed
 
-    def _complete(self, event: Event, outputs: dict[str, str], counters: dict[str, float], seconds: float,
-                  replayed: bool) -> None:
+    def _complete(
+        self, event: Event, outputs: dict[str, str], counters: dict[str, float], seconds: float, replayed: bool
+    ) -> None:
         request = event.payload
         assert isinstance(request, StageRequest)
         digest = input_digest(self.stage.name, event.job_id, request)
-        self._emit(event.job_id, "completed", StageCompleted(
-            stage=self.stage.name, request_id=event.envelope.id, input_digest=digest, outputs=outputs,
-            counters=counters, seconds=seconds, replayed=replayed))
+        self._emit(
+            event.job_id,
+            "completed",
+            StageCompleted(
+                stage=self.stage.name,
+                request_id=event.envelope.id,
+                input_digest=digest,
+                outputs=outputs,
+                counters=counters,
+                seconds=seconds,
+                replayed=replayed,
+            ),
+        )
         if request.plan:
             self._chain(event, request)
 
@@ -166,12 +181,18 @@ class Runner:
         step, *rest = request.plan
         payload = {**step.options, "plan": [s.model_dump(mode="json") for s in rest]}
         try:
-            next_event = events.make_event(step.stage, "requested", event.job_id, payload, self.source,
-                                           self.registry)
+            next_event = events.make_event(step.stage, "requested", event.job_id, payload, self.source, self.registry)
         except InvalidInput as exc:
-            self._emit(event.job_id, "failed", StageFailed(
-                stage=self.stage.name, request_id=event.envelope.id, reason="invalid-input",
-                message=f"the plan's next step {step.stage!r} is not a valid request: {exc}"))
+            self._emit(
+                event.job_id,
+                "failed",
+                StageFailed(
+                    stage=self.stage.name,
+                    request_id=event.envelope.id,
+                    reason="invalid-input",
+                    message=f"the plan's next step {step.stage!r} is not a valid request: {exc}",
+                ),
+            )
             return
         self._publish(next_event)
 
@@ -184,9 +205,14 @@ class Runner:
     def _dead_letter(self, message: Message, reason: str) -> None:
         log.warning("dead-lettered a message", extra={"reason": reason, "offset": message.offset})
         metrics.EVENTS_HANDLED.labels(self.stage.name, "dead-lettered").inc()
-        letter = DeadLetter(reason=reason, source_topic=message.topic, partition=message.partition,
-                            offset=message.offset, service=self.source,
-                            original=message.value.decode("utf-8", "replace"))
+        letter = DeadLetter(
+            reason=reason,
+            source_topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            service=self.source,
+            original=message.value.decode("utf-8", "replace"),
+        )
         subject = message.key if _is_job_id(message.key) else "unknown"
         self._publish(events.make_event("dlq", "dead-letter", subject, letter, self.source))
 
@@ -201,21 +227,53 @@ class Runner:
             consumer.heartbeat()
             if time.monotonic() - last[0] >= PROGRESS_INTERVAL_SECONDS or done == total:
                 last[0] = time.monotonic()
-                self._emit(event.job_id, "progress", StageProgress(
-                    stage=self.stage.name, request_id=event.envelope.id, done=done, total=total,
-                    message=message, metrics=values))
+                self._emit(
+                    event.job_id,
+                    "progress",
+                    StageProgress(
+                        stage=self.stage.name,
+                        request_id=event.envelope.id,
+                        done=done,
+                        total=total,
+                        message=message,
+                        metrics=values,
+                    ),
+                )
 
-        return StageContext(job_id=event.job_id, request_id=event.envelope.id, settings=self.settings,
-                            store=self.store, log=log, report_progress=report, stopping=self.stopping)
+        return StageContext(
+            job_id=event.job_id,
+            request_id=event.envelope.id,
+            settings=self.settings,
+            store=self.store,
+            log=log,
+            report_progress=report,
+            stopping=self.stopping,
+        )
 
-    def _write_status(self, attempt: _Attempt, state: status.State, *, outputs: dict[str, str] | None = None,
-                      counters: dict[str, float] | None = None, error: str | None = None) -> status.StageStatus:
+    def _write_status(
+        self,
+        attempt: _Attempt,
+        state: status.State,
+        *,
+        outputs: dict[str, str] | None = None,
+        counters: dict[str, float] | None = None,
+        error: str | None = None,
+    ) -> status.StageStatus:
         ended = None if state == "running" else status.now()
         document = status.StageStatus(
-            stage=self.stage.name, job_id=attempt.event.job_id, state=state, request_id=attempt.event.envelope.id,
-            input_digest=attempt.digest, attempts=attempt.count, outputs=outputs or {}, counters=counters or {},
-            error=error, started_at=attempt.started, finished_at=ended,
-            seconds=round((ended - attempt.started).total_seconds(), 3) if ended else None)
+            stage=self.stage.name,
+            job_id=attempt.event.job_id,
+            state=state,
+            request_id=attempt.event.envelope.id,
+            input_digest=attempt.digest,
+            attempts=attempt.count,
+            outputs=outputs or {},
+            counters=counters or {},
+            error=error,
+            started_at=attempt.started,
+            finished_at=ended,
+            seconds=round((ended - attempt.started).total_seconds(), 3) if ended else None,
+        )
         status.write_status(self.store, document)
         return document
 
@@ -245,8 +303,9 @@ class Runner:
                 self.stopping.wait(delay)
 
     def _log_retry(self, attempt: int, exc: TransientError, delay: float) -> None:
-        log.warning("transient failure; retrying", extra={"attempt": attempt, "error": str(exc),
-                                                          "delay": round(delay, 3)})
+        log.warning(
+            "transient failure; retrying", extra={"attempt": attempt, "error": str(exc), "delay": round(delay, 3)}
+        )
 
     def _topics(self) -> list[str]:
         return [events.request_topic(self.stage.name), events.EVENTS_TOPIC, events.DLQ_TOPIC]

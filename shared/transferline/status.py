@@ -45,8 +45,9 @@ def read_status(store: Store, job_id: str, stage: str) -> StageStatus | None:
 
 
 def write_status(store: Store, status: StageStatus) -> None:
-    store.put_bytes(keys.stage_status(status.job_id, status.stage), status.model_dump_json(indent=2).encode(),
-                    "application/json")
+    store.put_bytes(
+        keys.stage_status(status.job_id, status.stage), status.model_dump_json(indent=2).encode(), "application/json"
+    )
 
 
 def job_statuses(store: Store, job_id: str) -> list[StageStatus]:

@@ -21,8 +21,13 @@ STAGE_REF = "tests.support.stages:CopyStage"
 
 
 def child_env(settings: Settings, stage: str, port: int = 0) -> dict[str, str]:
-    env = {**os.environ, **settings.to_env(), "TRANSFERLINE_TEST_STAGE": stage,
-           "TRANSFERLINE_HTTP_PORT": str(port), "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        **settings.to_env(),
+        "TRANSFERLINE_TEST_STAGE": stage,
+        "TRANSFERLINE_HTTP_PORT": str(port),
+        "PYTHONPATH": str(REPO),
+    }
     return env
 
 
@@ -62,8 +67,9 @@ def test_a_service_killed_mid_handle_is_restarted_and_does_the_work_exactly_once
     assert status.read_status(pipeline.store, job, stage).state == "running"
 
     hold.unlink()
-    second = subprocess.run(cli("serve", STAGE_REF, "--max-events", "1"), env=env, timeout=120,
-                            capture_output=True, text=True)
+    second = subprocess.run(
+        cli("serve", STAGE_REF, "--max-events", "1"), env=env, timeout=120, capture_output=True, text=True
+    )
     assert second.returncode == 0, second.stderr[-2000:]
     assert pipeline.store.get_bytes(keys.custom(job, stage, "copy.txt")) == b"survives"
     assert len(ledger.read_text().splitlines()) == 1
@@ -78,12 +84,18 @@ def test_publish_and_serve_complete_a_request_end_to_end(backend_settings, tmp_p
     env = child_env(backend_settings, stage, port)
     payload = tmp_path / "request.json"
     payload.write_text(f'{{"text": "end to end", "ledger": "{tmp_path / "ledger"}"}}')
-    service = subprocess.Popen(cli("serve", STAGE_REF), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    service = subprocess.Popen(
+        cli("serve", STAGE_REF), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         wait_for(lambda: _get(port, "/readyz") == 200, 90, "the service to be ready")
-        published = subprocess.run(cli("publish", STAGE_REF, "--job", job, "--payload", str(payload), "--wait",
-                                       "--timeout", "90"), env=env, capture_output=True, text=True, timeout=120)
+        published = subprocess.run(
+            cli("publish", STAGE_REF, "--job", job, "--payload", str(payload), "--wait", "--timeout", "90"),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert published.returncode == 0, published.stderr
         assert f"{stage}: succeeded" in published.stdout
         shown = subprocess.run(cli("status", job), env=env, capture_output=True, text=True, timeout=60)

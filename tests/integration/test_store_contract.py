@@ -15,6 +15,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+
 from transferline.errors import InvalidInput, TransientError
 from transferline.settings import Settings
 from transferline.store import Store, open_store

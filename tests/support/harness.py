@@ -66,6 +66,7 @@ class Pipeline:
 
     def outcomes(self, job_id: str, count: int, timeout: float = 60.0) -> list[dict]:
         """The first `count` completed/failed events of a job."""
+
         def mine(messages: list[dict]) -> list[dict]:
             return [m for m in messages if m["subject"] == job_id and not m["type"].endswith(".progress")]
 

@@ -34,8 +34,14 @@ def test_hostile_job_ids_are_rejected(job):
 
 @pytest.mark.parametrize(
     ("name", "cleaned"),
-    [("../../etc/passwd", "passwd"), ("/abs/path.json", "path.json"), ("C:\\x\\..\\e.json", "e.json"),
-     ("my export (1).ndjson", "my_export_1_.ndjson"), ("..", None), ("////", None)],
+    [
+        ("../../etc/passwd", "passwd"),
+        ("/abs/path.json", "path.json"),
+        ("C:\\x\\..\\e.json", "e.json"),
+        ("my export (1).ndjson", "my_export_1_.ndjson"),
+        ("..", None),
+        ("////", None),
+    ],
 )
 def test_user_file_names_are_reduced_to_one_safe_segment(name, cleaned):
     if cleaned is None:

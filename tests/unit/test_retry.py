@@ -57,5 +57,6 @@ def test_stopping_ends_the_retries_at_once():
     stopping = threading.Event()
     stopping.set()
     with pytest.raises(RetriesExhausted, match="after 1 attempts"):
-        call_with_retries(lambda: (_ for _ in ()).throw(TransientError("x")), 9, Backoff(10, 10), stopping,
-                          lambda *a: None)
+        call_with_retries(
+            lambda: (_ for _ in ()).throw(TransientError("x")), 9, Backoff(10, 10), stopping, lambda *a: None
+        )

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from transferline.errors import InvalidInput
 from transferline.store.filesystem import TEMP_PREFIX, FilesystemStore
 

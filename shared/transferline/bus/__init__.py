@@ -15,8 +15,11 @@ def open_bus(settings: Settings) -> Bus:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Like Kafka's max poll interval: a member busy in a long handle() keeps its partitions; a crashed one
     # on this host is noticed at once through its pid.
-    return EmbeddedBus(settings.data_dir / "bus.sqlite3", partitions=settings.topic_partitions,
-                       session_timeout=settings.max_poll_interval_seconds)
+    return EmbeddedBus(
+        settings.data_dir / "bus.sqlite3",
+        partitions=settings.topic_partitions,
+        session_timeout=settings.max_poll_interval_seconds,
+    )
 
 
 __all__ = ["Bus", "Consumer", "Message", "open_bus"]

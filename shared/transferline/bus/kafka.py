@@ -32,7 +32,9 @@ class KafkaBus(Bus):
         except TopicAlreadyExistsError:
             pass  # another replica created it between our list and create
         except KafkaError as exc:
-            raise TransientError(f"could not create topics {topics} on {self._settings.kafka_bootstrap}: {exc}") from exc
+            raise TransientError(
+                f"could not create topics {topics} on {self._settings.kafka_bootstrap}: {exc}"
+            ) from exc
         finally:
             admin.close()
 
@@ -88,8 +90,9 @@ class KafkaTopicConsumer(Consumer):
             raise TransientError(f"poll failed: {exc}") from exc
         records = [record for batch in batches.values() for record in batch]
         return [
-            Message(r.topic, r.partition, r.offset, (r.key or b"").decode("utf-8", "replace"), r.value or b"",
-                    r.timestamp)
+            Message(
+                r.topic, r.partition, r.offset, (r.key or b"").decode("utf-8", "replace"), r.value or b"", r.timestamp
+            )
             for r in records
         ]
 
