@@ -1,0 +1,65 @@
+"""The command line: bad input gives a clear message and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from transferline.cli import EXIT_USAGE, main
+
+
+@pytest.fixture(autouse=True)
+def embedded(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLINE_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["publish", "paint"], "unknown stage 'paint'"),
+        (["publish", "collect", "--set", "queries=7"], "data.queries: Input should be a valid list"),
+        (["publish", "collect", "--set", "nonsense"], "must look like key=value"),
+        (["publish", "collect", "--job", "../x"], "subject: Value error, job id '../x' is not allowed"),
+        (["publish", "collect", "--then", "paint"], "unknown stage 'paint'"),
+        (["publish", "collect", "--payload", "/no/such/file"], "cannot read payload /no/such/file"),
+        (["publish", "no.such.module:Stage"], "is not installed here"),
+        (["serve", "paint"], "unknown stage 'paint'"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(args, message, capsys):
+    assert main(args) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_a_payload_that_is_not_an_object_is_refused(tmp_path, capsys):
+    bad = tmp_path / "p.json"
+    bad.write_text("[1, 2]")
+    assert main(["publish", "collect", "--payload", str(bad)]) == EXIT_USAGE
+    assert "must be a JSON object, not list" in capsys.readouterr().err
+
+
+def test_a_plan_step_with_bad_options_is_refused_before_sending(tmp_path, capsys):
+    payload = tmp_path / "p.json"
+    payload.write_text(
+        json.dumps({"queries": ["bottle"], "plan": [{"stage": "download", "options": {"max_bytes": -1}}]})
+    )
+    assert main(["publish", "collect", "--payload", str(payload)]) == EXIT_USAGE
+    assert "plan step 0 (download)" in capsys.readouterr().err
+
+
+def test_publish_prints_the_job_and_status_shows_nothing_started(capsys):
+    assert main(["publish", "collect", "--job", "j1", "--set", 'queries=["bottle"]']) == 0
+    sent = json.loads(capsys.readouterr().out)
+    assert sent["job"] == "j1" and sent["topic"] == "transferline.collect"
+    assert main(["status", "j1"]) == 1
+    assert "no stage has started" in capsys.readouterr().out
+
+
+def test_schemas_are_written_one_file_per_event_type(tmp_path):
+    assert main(["schemas", "--out", str(tmp_path)]) == 0
+    written = {path.name for path in tmp_path.iterdir()}
+    assert "envelope.schema.json" in written and "transferline.train.requested.schema.json" in written
+    schema = json.loads((tmp_path / "transferline.download.requested.schema.json").read_text())
+    assert schema["$id"] == "urn:transferline:schema:transferline.download.requested:v1"
