@@ -27,9 +27,14 @@ class StageRequest(Payload):
     plan: list[PlanStep] = Field(default_factory=list, max_length=20)
 
 
-class StageCompleted(Payload):
+class StageOutcome(Payload):
+    """What a stage says in answer to one request: completed, failed or progress."""
+
     stage: str
     request_id: str = Field(description="id of the request event this answers")
+
+
+class StageCompleted(StageOutcome):
     input_digest: str
     outputs: dict[str, str] = Field(default_factory=dict, description="artifact name -> URI")
     counters: dict[str, float] = Field(default_factory=dict)
@@ -40,17 +45,13 @@ class StageCompleted(Payload):
 FailureReason = Literal["invalid-input", "retries-exhausted", "internal-error"]
 
 
-class StageFailed(Payload):
-    stage: str
-    request_id: str
+class StageFailed(StageOutcome):
     reason: FailureReason
     message: str
     attempts: NonNegativeInt = 0
 
 
-class StageProgress(Payload):
-    stage: str
-    request_id: str
+class StageProgress(StageOutcome):
     done: NonNegativeInt = 0
     total: NonNegativeInt | None = None
     message: str = ""
@@ -111,7 +112,7 @@ BUILTIN_REQUESTS: dict[str, type[StageRequest]] = {
     "records": RecordsRequested,
     "train": TrainRequested,
 }
-OUTCOMES: dict[str, type[Payload]] = {
+OUTCOMES: dict[str, type[StageOutcome]] = {
     "completed": StageCompleted,
     "failed": StageFailed,
     "progress": StageProgress,

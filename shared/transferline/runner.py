@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
+from typing import Any
 
 from transferline import events, keys, metrics, status
 from transferline.bus import Bus, Consumer, Message
@@ -18,12 +19,10 @@ from transferline.errors import InvalidInput, TransientError
 from transferline.events import Event, Registry
 from transferline.logs import log_context
 from transferline.payloads import (
+    OUTCOMES,
     DeadLetter,
     FailureReason,
-    Payload,
-    StageCompleted,
     StageFailed,
-    StageProgress,
     StageRequest,
 )
 from transferline.retry import Backoff, RetriesExhausted, call_with_retries
@@ -150,7 +149,7 @@ class Runner:
         metrics.EVENTS_HANDLED.labels(self.stage.name, "failed").inc()
         metrics.FAILURES.labels(self.stage.name, failure.reason).inc()
         log.warning("stage failed", extra={"reason": failure.reason, "error": failure.message})
-        self._emit(attempt.event.job_id, "failed", failure)
+        self._publish(events.make_event(self.stage.name, "failed", attempt.event.job_id, failure, self.source))
         if failure.reason == "retries-exhausted":
             self._dead_letter(message, failure.message)  # kept whole, so it can be replayed once the cause is fixed
 
@@ -160,18 +159,14 @@ class Runner:
         request = event.payload
         assert isinstance(request, StageRequest)
         digest = input_digest(self.stage.name, event.job_id, request)
-        self._emit(
-            event.job_id,
+        self._outcome(
+            event,
             "completed",
-            StageCompleted(
-                stage=self.stage.name,
-                request_id=event.envelope.id,
-                input_digest=digest,
-                outputs=outputs,
-                counters=counters,
-                seconds=seconds,
-                replayed=replayed,
-            ),
+            input_digest=digest,
+            outputs=outputs,
+            counters=counters,
+            seconds=seconds,
+            replayed=replayed,
         )
         if request.plan:
             self._chain(event, request)
@@ -183,21 +178,15 @@ class Runner:
         try:
             next_event = events.make_event(step.stage, "requested", event.job_id, payload, self.source, self.registry)
         except InvalidInput as exc:
-            self._emit(
-                event.job_id,
-                "failed",
-                StageFailed(
-                    stage=self.stage.name,
-                    request_id=event.envelope.id,
-                    reason="invalid-input",
-                    message=f"the plan's next step {step.stage!r} is not a valid request: {exc}",
-                ),
-            )
+            message = f"the plan's next step {step.stage!r} is not a valid request: {exc}"
+            self._outcome(event, "failed", reason="invalid-input", message=message)
             return
         self._publish(next_event)
 
-    def _emit(self, job_id: str, kind: str, payload: Payload) -> None:
-        self._publish(events.make_event(self.stage.name, kind, job_id, payload, self.source, self.registry))
+    def _outcome(self, event: Event, kind: str, **fields: Any) -> None:
+        """Emit <stage>.completed / failed / progress in answer to the request `event`."""
+        payload = OUTCOMES[kind](stage=self.stage.name, request_id=event.envelope.id, **fields)
+        self._publish(events.make_event(self.stage.name, kind, event.job_id, payload, self.source, self.registry))
 
     def _publish(self, event: Event) -> None:
         self.bus.publish(event.topic, event.job_id, event.to_json())
@@ -227,18 +216,7 @@ class Runner:
             consumer.heartbeat()
             if time.monotonic() - last[0] >= PROGRESS_INTERVAL_SECONDS or done == total:
                 last[0] = time.monotonic()
-                self._emit(
-                    event.job_id,
-                    "progress",
-                    StageProgress(
-                        stage=self.stage.name,
-                        request_id=event.envelope.id,
-                        done=done,
-                        total=total,
-                        message=message,
-                        metrics=values,
-                    ),
-                )
+                self._outcome(event, "progress", done=done, total=total, message=message, metrics=values)
 
         return StageContext(
             job_id=event.job_id,
