@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from transferline.bus.base import Consumer, Message
-from transferline.bus.embedded import EmbeddedBus, _pid_alive
+from transferline.bus.embedded import EmbeddedBus
+from transferline.bus.members import pid_alive
 from transferline.errors import InvalidInput, TransientError
 
 TOPIC = "transferline.test"
@@ -229,8 +230,8 @@ def test_an_unreaped_dead_process_counts_as_dead() -> None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     try:
-        assert not _pid_alive(child.pid)
-        assert _pid_alive(os.getpid())
+        assert not pid_alive(child.pid)
+        assert pid_alive(os.getpid())
     finally:
         child.wait()
 

@@ -5,10 +5,8 @@ Needs a local filesystem (SQLite's WAL mode does not work over NFS or SMB).
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -16,11 +14,11 @@ import uuid
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from transferline.bus.base import Bus, Consumer, Message
+from transferline.bus.members import Member, host_identity
 from transferline.errors import InvalidInput, TransientError
 
 log = logging.getLogger(__name__)
@@ -176,51 +174,6 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-@dataclass(frozen=True)
-class _Member:
-    member_id: str
-    host: str
-    pid: int
-    heartbeat: float
-
-    def is_alive(self, now: float, session_timeout: float) -> bool:
-        if now - self.heartbeat > session_timeout:
-            return False
-        # On this host a crashed process is known dead at once, without waiting for the session timeout.
-        return self.host != _host_identity() or _pid_alive(self.pid)
-
-
-@functools.cache
-def _host_identity() -> str:
-    # Containers on one machine may share a hostname but not a pid namespace; pids only compare within one.
-    try:
-        namespace = os.readlink("/proc/self/ns/pid")
-    except OSError:
-        namespace = ""
-    return f"{socket.gethostname()}/{namespace}"
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, it belongs to another user
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    # A killed child whose parent has not reaped it yet still answers kill(pid, 0).
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
-
-
 class EmbeddedConsumer(Consumer):
     """A group member: partitions are split among live members by sorted id, p -> members[p % n]."""
 
@@ -230,7 +183,7 @@ class EmbeddedConsumer(Consumer):
         self._group = group
         self._member_id = uuid.uuid4().hex
         self._positions: dict[int, int] = {}  # assigned partition -> next offset to deliver
-        self._members: list[_Member] = []
+        self._members: list[Member] = []
         self._seen: tuple[int, int, int] | None = None  # the log's version when a poll last found nothing
         self._last_check = 0.0
         self._partitions = 0
@@ -267,7 +220,7 @@ class EmbeddedConsumer(Consumer):
                 "INSERT INTO group_members (group_name, topic, member_id, host, pid, heartbeat) "
                 "VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (group_name, topic, member_id) DO UPDATE SET heartbeat = excluded.heartbeat",
-                (self._group, self._topic, self._member_id, _host_identity(), os.getpid(), now),
+                (self._group, self._topic, self._member_id, host_identity(), os.getpid(), now),
             )
         self._last_beat = now
 
@@ -301,7 +254,7 @@ class EmbeddedConsumer(Consumer):
             (self._group, self._topic),
         )
         now = time.time()
-        members = [_Member(*row) for row in rows]
+        members = [Member(*row) for row in rows]
         self._members = [m for m in members if m.is_alive(now, self._bus.session_timeout)]
         live = sorted(m.member_id for m in self._members)
         dead = [m.member_id for m in members if m.member_id not in live]
