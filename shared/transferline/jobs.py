@@ -13,6 +13,7 @@ from transferline import events, status
 from transferline.bus import Bus
 from transferline.errors import InvalidInput
 from transferline.events import Event
+from transferline.payloads import StageRequest
 from transferline.stages import request_model
 from transferline.store import Store
 
@@ -25,9 +26,10 @@ def new_job_id() -> str:
 
 def build_request(stage_ref: str, job_id: str, payload: dict[str, Any], source: str = SOURCE) -> Event:
     """A validated request event; every step of its plan is validated too, so a typo fails now, not hours later."""
-    stage, model = request_model(stage_ref)
+    stage, _ = request_model(stage_ref)
     event = events.make_event(stage, "requested", job_id, payload, source)
-    for index, step in enumerate(model.model_validate(payload).plan):
+    assert isinstance(event.payload, StageRequest)
+    for index, step in enumerate(event.payload.plan):
         try:
             request_model(step.stage)[1].model_validate({**step.options, "plan": []})
         except (InvalidInput, ValueError) as exc:

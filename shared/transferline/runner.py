@@ -22,7 +22,6 @@ from transferline.payloads import (
     OUTCOMES,
     DeadLetter,
     FailureReason,
-    StageFailed,
     StageRequest,
 )
 from transferline.retry import Backoff, RetriesExhausted, call_with_retries
@@ -99,17 +98,17 @@ class Runner:
         if previous is not None and previous.done_for(digest):
             log.info("already done for this input; re-emitting completion")
             metrics.EVENTS_HANDLED.labels(self.stage.name, "replayed").inc()
-            self._complete(event, previous.outputs, previous.counters, previous.seconds or 0.0, replayed=True)
+            self._complete(event, digest, previous.outputs, previous.counters, previous.seconds or 0.0, replayed=True)
             return
         attempt = _Attempt(event, digest, status.now())
         with metrics.IN_FLIGHT.labels(self.stage.name).track_inprogress():
             outcome = self._attempt(attempt, consumer)
-        if isinstance(outcome, StageFailed):
+        if isinstance(outcome, _Failure):
             self._record_failure(attempt, outcome, message)
         else:
             self._record_success(attempt, outcome)
 
-    def _attempt(self, attempt: _Attempt, consumer: Consumer) -> StageResult | StageFailed:
+    def _attempt(self, attempt: _Attempt, consumer: Consumer) -> StageResult | _Failure:
         event = attempt.event
 
         def once() -> StageResult:
@@ -118,47 +117,43 @@ class Runner:
             with metrics.HANDLE_SECONDS.labels(self.stage.name).time():
                 return self.stage.handle(event.payload, self._context(event, consumer))
 
-        def fail(reason: FailureReason, message: str) -> StageFailed:
-            return StageFailed(
-                stage=self.stage.name,
-                request_id=event.envelope.id,
-                reason=reason,
-                message=message,
-                attempts=attempt.count,
-            )
-
         try:
             return call_with_retries(once, self.settings.retry_attempts, self.backoff, self.stopping, self._log_retry)
         except InvalidInput as exc:
-            return fail("invalid-input", str(exc))
+            return _Failure("invalid-input", str(exc))
         except RetriesExhausted as exc:
-            return fail("retries-exhausted", str(exc))
+            return _Failure("retries-exhausted", str(exc))
         except Exception as exc:  # the one broad catch: a bug in a stage must not kill the service
             log.exception("stage raised an unexpected error")
-            return fail("internal-error", f"{type(exc).__name__}: {exc}")
+            return _Failure("internal-error", f"{type(exc).__name__}: {exc}")
 
     def _record_success(self, attempt: _Attempt, result: StageResult) -> None:
         outputs = {name: self.store.uri(key) for name, key in result.outputs.items()}
         done = self._write_status(attempt, "succeeded", outputs=outputs, counters=result.counters)
         metrics.EVENTS_HANDLED.labels(self.stage.name, "succeeded").inc()
         log.info("stage succeeded", extra={"seconds": done.seconds, "counters": result.counters})
-        self._complete(attempt.event, outputs, result.counters, done.seconds or 0.0, replayed=False)
+        self._complete(attempt.event, attempt.digest, outputs, result.counters, done.seconds or 0.0, replayed=False)
 
-    def _record_failure(self, attempt: _Attempt, failure: StageFailed, message: Message) -> None:
+    def _record_failure(self, attempt: _Attempt, failure: _Failure, message: Message) -> None:
         self._write_status(attempt, "failed", error=failure.message)
         metrics.EVENTS_HANDLED.labels(self.stage.name, "failed").inc()
         metrics.FAILURES.labels(self.stage.name, failure.reason).inc()
         log.warning("stage failed", extra={"reason": failure.reason, "error": failure.message})
-        self._publish(events.make_event(self.stage.name, "failed", attempt.event.job_id, failure, self.source))
+        self._outcome(attempt.event, "failed", reason=failure.reason, message=failure.message, attempts=attempt.count)
         if failure.reason == "retries-exhausted":
             self._dead_letter(message, failure.message)  # kept whole, so it can be replayed once the cause is fixed
 
     def _complete(
-        self, event: Event, outputs: dict[str, str], counters: dict[str, float], seconds: float, replayed: bool
+        self,
+        event: Event,
+        digest: str,
+        outputs: dict[str, str],
+        counters: dict[str, float],
+        seconds: float,
+        replayed: bool,
     ) -> None:
         request = event.payload
         assert isinstance(request, StageRequest)
-        digest = input_digest(self.stage.name, event.job_id, request)
         self._outcome(
             event,
             "completed",
@@ -305,6 +300,14 @@ def input_digest(stage: str, job_id: str, request: StageRequest) -> str:
     body = request.model_dump(mode="json", exclude={"plan"})
     canonical = json.dumps({"stage": stage, "job": job_id, "request": body}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Why handling a request failed; the runner turns it into a status document and a .failed event."""
+
+    reason: FailureReason
+    message: str
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from transferline import events
+from transferline import events, jobs
 from transferline.bus import Bus, open_bus
 from transferline.runner import Runner
 from transferline.settings import Settings
@@ -47,8 +47,7 @@ class Pipeline:
 
     def request(self, stage: str, job_id: str, **payload: Any) -> events.Event:
         event = events.make_event(stage, "requested", job_id, payload, "tests")
-        self.bus.ensure_topics([event.topic, events.EVENTS_TOPIC, events.DLQ_TOPIC])
-        self.bus.publish(event.topic, job_id, event.to_json())
+        jobs.submit(self.bus, event)
         return event
 
     def read(self, topic: str, until: Callable[[list[dict]], bool], timeout: float = 60.0) -> list[dict]:

@@ -270,7 +270,8 @@ def _consume_and_hang(path: str, expected: int, reply: multiprocessing.queues.Qu
     time.sleep(120)  # holds its partitions, commits nothing, until it is killed
 
 
-def test_a_killed_member_hands_its_uncommitted_messages_over_at_once(tmp_path: Path) -> None:
+def _thirty_messages_held_by_another_process(tmp_path: Path) -> tuple[EmbeddedBus, multiprocessing.Process]:
+    """A bus with 30 messages, all delivered to (and held uncommitted by) a member in another process."""
     bus = EmbeddedBus(tmp_path / "bus.sqlite3", partitions=3, session_timeout=30)
     bus.ensure_topics([TOPIC])
     for i in range(30):
@@ -278,11 +279,14 @@ def test_a_killed_member_hands_its_uncommitted_messages_over_at_once(tmp_path: P
     reply = SPAWN.Queue()
     member = SPAWN.Process(target=_consume_and_hang, args=(str(bus.path), 30, reply))
     member.start()
-    try:
-        assert reply.get(timeout=30) == 30
-    finally:
-        member.kill()  # SIGKILL
-        member.join(timeout=10)
+    assert reply.get(timeout=30) == 30
+    return bus, member
+
+
+def test_a_killed_member_hands_its_uncommitted_messages_over_at_once(tmp_path: Path) -> None:
+    bus, member = _thirty_messages_held_by_another_process(tmp_path)
+    member.kill()  # SIGKILL
+    member.join(timeout=10)
 
     started = time.monotonic()
     got = drain(bus.consumer(TOPIC, "g"), 30, timeout=10)
@@ -294,15 +298,8 @@ def test_a_killed_member_hands_its_uncommitted_messages_over_at_once(tmp_path: P
 
 
 def test_a_waiting_member_takes_over_the_moment_another_is_killed(tmp_path: Path) -> None:
-    bus = EmbeddedBus(tmp_path / "bus.sqlite3", partitions=3, session_timeout=30)
-    bus.ensure_topics([TOPIC])
-    for i in range(30):
-        bus.publish(TOPIC, f"k{i}", b"%d" % i)
-    reply = SPAWN.Queue()
-    member = SPAWN.Process(target=_consume_and_hang, args=(str(bus.path), 30, reply))
-    member.start()
+    bus, member = _thirty_messages_held_by_another_process(tmp_path)
     try:
-        assert reply.get(timeout=30) == 30
         waiting = bus.consumer(TOPIC, "g")
         share = drain(waiting, 30, timeout=0.2)  # only its own partitions while the other lives
     finally:
