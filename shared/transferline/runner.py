@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from transferline import events, keys, metrics, status
 from transferline.bus import Bus, Consumer, Message
@@ -30,6 +32,7 @@ from transferline.stage import Stage, StageContext, StageResult
 from transferline.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 PROGRESS_INTERVAL_SECONDS = 1.0
 
 
@@ -59,13 +62,13 @@ class Runner:
         self._trap_signals()
         self._forever(self.store.ensure_bucket)
         self._forever(lambda: self.bus.ensure_topics(self._topics()))
-        consumer = self.bus.consumer(events.request_topic(self.stage.name), group=self.stage.name)
+        consumer = self._forever(lambda: self.bus.consumer(events.request_topic(self.stage.name), self.stage.name))
         self.ready = True
         taken = 0
         try:
             while not self.stopping.is_set() and (max_events is None or taken < max_events):
                 for message in self._poll(consumer):
-                    self._forever(lambda m=message: self.process(m, consumer))
+                    self._forever(functools.partial(self.process, message, consumer))
                     taken += 1
         except TransientError:
             # _forever re-raises only once stopping: the message stays uncommitted and comes back after restart
@@ -259,13 +262,12 @@ class Runner:
             return []
         return messages
 
-    def _forever(self, action) -> None:
+    def _forever(self, action: Callable[[], T]) -> T:
         """Runner bookkeeping (bus, store) must not lose a message: retry transient failures until stopped."""
         attempt = 0
         while True:
             try:
-                action()
-                return
+                return action()
             except TransientError as exc:
                 attempt += 1
                 self.ready = False

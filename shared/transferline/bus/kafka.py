@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -14,6 +15,7 @@ from transferline.settings import Settings
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 30
+TOPIC_METADATA_TIMEOUT_SECONDS = 30
 
 
 class KafkaBus(Bus):
@@ -72,7 +74,6 @@ class KafkaBus(Bus):
 class KafkaTopicConsumer(Consumer):
     def __init__(self, settings: Settings, topic: str, group: str) -> None:
         self._consumer = KafkaConsumer(
-            topic,
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=group,
             client_id=group,
@@ -81,7 +82,21 @@ class KafkaTopicConsumer(Consumer):
             max_poll_interval_ms=settings.max_poll_interval_seconds * 1000,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
+            # A topic's partitions are looked up again at least this often (the default is 5 minutes).
+            metadata_max_age_ms=30_000,
         )
+        self._wait_for_partitions(topic)
+        self._consumer.subscribe([topic])
+
+    def _wait_for_partitions(self, topic: str) -> None:
+        """Join the group only once this client's metadata knows the topic's partitions: a member that joins
+        earlier (a topic created a moment ago) is assigned nothing until its next metadata refresh."""
+        deadline = time.monotonic() + TOPIC_METADATA_TIMEOUT_SECONDS
+        while not self._consumer.partitions_for_topic(topic):
+            if time.monotonic() > deadline:
+                self._consumer.close(autocommit=False)
+                raise TransientError(f"topic {topic} has no partitions after {TOPIC_METADATA_TIMEOUT_SECONDS} s")
+            time.sleep(0.1)
 
     def poll(self, timeout: float, max_messages: int = 1) -> list[Message]:
         try:
