@@ -55,6 +55,11 @@ def measure(settings: Settings, count: int, warmup: int = 20) -> list[float]:
     thread = threading.Thread(target=runner.run, kwargs={"max_events": count + warmup}, daemon=True)
     thread.start()
     publisher = open_bus(settings)
+    publisher.ensure_topics([events.request_topic(stage.name), events.EVENTS_TOPIC, events.DLQ_TOPIC])
+    while not runner.ready:  # only time hand-offs to a runner that is already consuming
+        if not thread.is_alive():
+            raise RuntimeError("the runner stopped before it was ready")
+        time.sleep(0.05)
     latencies = []
     for seq in range(count + warmup):
         event = events.make_event(stage.name, "requested", f"bench-{seq}", {"seq": seq}, "bench")
