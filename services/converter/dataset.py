@@ -1,0 +1,173 @@
+"""What every reader produces: labelled images with shapes in a declared coordinate frame, and the problems met.
+
+Readers only parse. Coordinates stay in the frame the export uses (pixels from the top-left, pixels from the
+bottom-left, or normalised to [0, 1]); `build` turns them into COCO pixels once each image's size is known.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Frame = Literal["top-left", "bottom-left", "normalized"]
+ShapeKind = Literal["box", "polygon", "mask", "point", "line"]
+Severity = Literal["error", "warning", "info"]
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a value came from, for messages a person can act on: `row 3 (ID l1)`, `Label.objects[2].bbox`."""
+
+    row: str
+    field: str = ""
+
+    def at(self, child: str) -> Where:
+        """The same row, one field deeper (`objects[2]` then `.bbox`)."""
+        if child.startswith("[") or not self.field:
+            return Where(self.row, self.field + child)
+        return Where(self.row, f"{self.field}.{child}")
+
+    def __str__(self) -> str:
+        return f"{self.row}, field {self.field}" if self.field else self.row
+
+
+@dataclass(frozen=True)
+class MaskRef:
+    """A mask as the export gives it: a URL to fetch (optionally one colour of a composite), a COCO RLE, or a
+    boolean bitmap placed at (left, top) in the image."""
+
+    url: str | None = None
+    color: tuple[int, int, int] | None = None
+    rle: dict[str, Any] | None = None
+    bitmap: np.ndarray | None = None
+    left: int = 0
+    top: int = 0
+
+
+@dataclass
+class Shape:
+    """One labelled object. `box` is (x, y, width, height) with (x, y) the corner nearest the frame's origin."""
+
+    category: str
+    kind: ShapeKind
+    where: Where
+    frame: Frame = "top-left"
+    box: tuple[float, float, float, float] | None = None
+    polygons: list[list[Point]] = field(default_factory=list)
+    mask: MaskRef | None = None
+    iscrowd: bool = False
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageIds:
+    """Every way an export may name its image; matched to stored images in this order of trust."""
+
+    global_key: str | None = None
+    digest: str | None = None
+    url: str | None = None
+    external_id: str | None = None
+    file_name: str | None = None
+
+
+@dataclass
+class LabeledImage:
+    """One data row: an image, the size the export declares (if any), its shapes and row-level answers."""
+
+    where: Where
+    ids: ImageIds
+    width: int | None = None
+    height: int | None = None
+    shapes: list[Shape] = field(default_factory=list)
+    skipped: bool = False
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: Severity
+    code: str
+    message: str
+    row: str = ""
+    field: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+class Problems:
+    """Every problem found, counted by code; only the first `keep` of each code are kept in full."""
+
+    def __init__(self, keep: int = 200) -> None:
+        self.keep = keep
+        self.counts: Counter[str] = Counter()
+        self.severities: dict[str, Severity] = {}
+        self.items: list[Problem] = []
+
+    def add(self, severity: Severity, code: str, message: str, where: Where | None = None) -> None:
+        self.counts[code] += 1
+        self.severities[code] = severity
+        if self.counts[code] <= self.keep:
+            row, field_ = (where.row, where.field) if where else ("", "")
+            self.items.append(Problem(severity, code, message, row, field_))
+
+    def error(self, code: str, message: str, where: Where | None = None) -> None:
+        self.add("error", code, message, where)
+
+    def warning(self, code: str, message: str, where: Where | None = None) -> None:
+        self.add("warning", code, message, where)
+
+    def info(self, code: str, message: str, where: Where | None = None) -> None:
+        self.add("info", code, message, where)
+
+    def count(self, severity: Severity) -> int:
+        return sum(n for code, n in self.counts.items() if self.severities[code] == severity)
+
+    def extend(self, other: Problems) -> None:
+        for problem in other.items:
+            self.items.append(problem)
+        self.counts.update(other.counts)
+        self.severities.update(other.severities)
+
+
+@dataclass
+class ReadResult:
+    """A reader's output: the rows, the categories the export declares (in its order), and which form it was."""
+
+    format: str
+    images: list[LabeledImage]
+    categories: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# Every problem code, with what it means; the report explains each code it uses with these words.
+CODES = {
+    "malformed-row": "a row or field is missing or has the wrong type; the row (or object) was dropped",
+    "nan-coordinate": "a coordinate is NaN or infinite; the object was dropped",
+    "unknown-geometry": "an object has no geometry this converter reads; the object was dropped",
+    "invalid-wkt": "a WKT geometry does not parse; the object was dropped",
+    "self-intersecting": "a polygon crosses itself; the object was dropped",
+    "degenerate-shape": "a shape with fewer than 3 distinct points or zero area; the object was dropped",
+    "out-of-bounds": "a shape extends outside its image; clipped or dropped as configured",
+    "bbox-polygon-mismatch": "a bbox does not match the bounds of its segmentation",
+    "bbox-flipped": "a bbox is its segmentation's bounds mirrored vertically (the legacy Labelbox y-axis bug)",
+    "unknown-class": "a class that the export's categories (or the allowed classes) do not list",
+    "empty-class": "an object with no class name; the object was dropped",
+    "duplicate-id": "an id used more than once",
+    "bad-reference": "an annotation points at an image or category that does not exist",
+    "bad-id": "an id that is not a positive integer (pycocotools scores annotation id 0 as AP 0)",
+    "area-mismatch": "an annotation's area differs from the area of its shape",
+    "image-unlabeled": "an image with no objects (kept as a background image)",
+    "image-not-in-export": "a stored image that no export row labels",
+    "image-missing": "labels for an image that was never downloaded; the row was dropped",
+    "image-size-mismatch": "the export's declared image size differs from the stored image",
+    "unsupported-shape": "points and lines are not detection objects; dropped",
+    "mask-unavailable": "a mask could not be fetched or decoded; the object was dropped",
+    "row-skipped": "a row the labeller marked Skip; not used",
+    "duplicate-row": "two rows label the same image; the first was kept",
+    "near-duplicate": "images that look the same were kept in one split",
+}

@@ -1,0 +1,54 @@
+"""Export readers by format name, and format detection. Each reader module has FORMAT, sniff() and read()."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Literal
+
+from services.converter.dataset import Problems, ReadResult
+from services.converter.sources import ExportSource
+from transferline.errors import InvalidInput
+
+# Detection tries them in this order; the most specific shapes come first.
+READERS = {
+    "labelbox-ndjson": "services.converter.readers.labelbox_ndjson",
+    "labelbox-json": "services.converter.readers.labelbox_legacy",
+    "coco": "services.converter.readers.coco",
+    "label-studio": "services.converter.readers.label_studio",
+    "cvat": "services.converter.readers.cvat",
+    "voc": "services.converter.readers.voc",
+    "yolo": "services.converter.readers.yolo",
+}
+FORMATS = ("auto", *READERS)
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read what an export leaves ambiguous."""
+
+    # Labelbox's 2018 class -> geometry forms (WKT and XY) measured y from the bottom; "auto" reads them so.
+    legacy_y_origin: Literal["auto", "bottom-left", "top-left"] = "auto"
+
+
+def reader(format_name: str) -> ModuleType:
+    if format_name not in READERS:
+        raise InvalidInput(f"unknown export format {format_name!r}: use one of {', '.join(FORMATS)}")
+    return importlib.import_module(READERS[format_name])
+
+
+def detect(source: ExportSource) -> str:
+    """The format whose reader recognises the export; a clear error naming the candidates when none does."""
+    for name in READERS:
+        if reader(name).sniff(source):
+            return name
+    raise InvalidInput(
+        f"cannot tell the format of export {source.name}; name it with format= (one of {', '.join(READERS)})"
+    )
+
+
+def read(source: ExportSource, format_name: str, options: ReadOptions, problems: Problems) -> ReadResult:
+    name = detect(source) if format_name == "auto" else format_name
+    result: ReadResult = reader(name).read(source, options, problems)
+    return result
