@@ -131,6 +131,10 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("schemas", help="print (or write) the JSON Schemas of every event")
     p.add_argument("--out", type=Path, help="folder to write one file per event type")
     p.set_defaults(command=write_schemas)
+
+    from services.converter.cli import add_commands as add_converter_commands  # light: imports nothing heavy
+
+    add_converter_commands(commands)
     return parser
 
 

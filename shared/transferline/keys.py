@@ -46,6 +46,11 @@ def image(job_id: str, sha256: str, ext: str) -> str:
     return job_prefix(job_id) + f"images/{sha256[:2]}/{sha256}.{clean_name(ext, 'extension').lower()}"
 
 
+def images(job_id: str) -> str:
+    """The prefix every stored image of a job lives under (COCO file names are relative to it)."""
+    return job_prefix(job_id) + "images/"
+
+
 def image_manifest(job_id: str) -> str:
     return job_prefix(job_id) + "images/manifest.jsonl"
 
@@ -62,6 +67,14 @@ def coco(job_id: str, split: str | None = None) -> str:
 
 def label_report(job_id: str) -> str:
     return job_prefix(job_id) + "labels/report.json"
+
+
+def label_report_text(job_id: str) -> str:
+    return job_prefix(job_id) + "labels/report.md"
+
+
+def raw_labels_prefix(job_id: str) -> str:
+    return job_prefix(job_id) + "labels/raw/"
 
 
 def records_shard(job_id: str, split: str, index: int, count: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator
 
 
 class Payload(BaseModel):
@@ -82,12 +82,32 @@ class DownloadRequested(StageRequest):
     min_side: PositiveInt = 32
 
 
+ExportFormat = Literal["auto", "labelbox-ndjson", "labelbox-json", "coco", "label-studio", "cvat", "voc", "yolo"]
+
+
 class ConvertRequested(StageRequest):
-    export_uri: str = Field(description="the labelling tool's export, stored under labels/raw/")
-    format: str = "auto"
+    exports: list[str] = Field(
+        default_factory=list, max_length=50, description="file names under the job's labels/raw/ (empty: all of them)"
+    )
+    format: ExportFormat = "auto"
     split: dict[str, float] = Field(default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
+    split_list: str | None = Field(None, description='file under labels/raw/: {"train": [image names], "val": [...]}')
     seed: int = 0
-    category_map: dict[str, str] = Field(default_factory=dict, description="class -> COCO class name")
+    classes: list[str] | None = Field(None, description="the only classes to keep; others are reported unknown")
+    rename_classes: dict[str, str] = Field(default_factory=dict, description="class -> new name ('' drops it)")
+    category_map: dict[str, str] = Field(default_factory=dict, description="class -> COCO class name (warm start)")
+    out_of_bounds: Literal["clip", "drop"] = "clip"
+    legacy_y_origin: Literal["auto", "bottom-left", "top-left"] = "auto"
+    near_duplicate_bits: int = Field(4, ge=-1, le=32, description="pHash Hamming distance for near-duplicates; -1: off")
+    require_images: bool = Field(True, description="drop rows whose image was never downloaded")
+    max_error_fraction: float = Field(0.1, ge=0, le=1, description="fail when more rows than this are unusable")
+
+    @field_validator("split")
+    @classmethod
+    def _ratios(cls, split: dict[str, float]) -> dict[str, float]:
+        if set(split) - {"train", "val", "test"} or any(not v >= 0 for v in split.values()) or sum(split.values()) <= 0:
+            raise ValueError("give non-negative ratios of train, val and test with a positive sum")
+        return split
 
 
 class RecordsRequested(StageRequest):

@@ -35,6 +35,7 @@ class Settings:
     max_poll_interval_seconds: int = 1800
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+    labelbox_api_key: str = ""  # fetches Labelbox masks (their URLs need it); never logged
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

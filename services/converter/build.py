@@ -1,0 +1,218 @@
+"""Rows read from exports + the stored images -> one COCO dataset with integer ids, ready for pycocotools."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from services.converter.dataset import LabeledImage, Problems, ReadResult, Severity, Shape
+from services.converter.geometry import Annotation, ShapeError, from_box, from_mask, from_polygons
+from services.converter.images import ImageIndex, StoredImage
+from services.converter.masks import MaskSource
+from transferline.coco_categories import coco_id
+from transferline.errors import InvalidInput
+
+_WARNINGS = {"degenerate-shape", "out-of-bounds", "unsupported-shape"}  # dropped by policy, not broken input
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    clip: bool = True
+    classes: frozenset[str] | None = None
+    rename: dict[str, str] = field(default_factory=dict)
+    category_map: dict[str, str] = field(default_factory=dict)
+    require_images: bool = True
+
+
+@dataclass
+class Built:
+    coco: dict[str, Any]
+    stored: dict[int, StoredImage]  # COCO image id -> the stored image behind it
+    counters: dict[str, float]
+
+
+class _Builder:
+    def __init__(self, index: ImageIndex, masks: MaskSource, options: BuildOptions, problems: Problems) -> None:
+        self.index, self.masks, self.options, self.problems = index, masks, options, problems
+        self.images: list[dict[str, Any]] = []
+        self.annotations: list[dict[str, Any]] = []
+        self.stored: dict[int, StoredImage] = {}
+        self.seen: dict[str, str] = {}  # image file name -> the row that labelled it first
+        self.classes: list[str] = []
+        self.counters = {"rows": 0.0, "rows_skipped": 0.0, "rows_dropped": 0.0, "objects_dropped": 0.0}
+
+    def add_row(self, row: LabeledImage) -> None:
+        self.counters["rows"] += 1
+        if row.skipped:
+            self.counters["rows_skipped"] += 1
+            self.problems.info("row-skipped", "marked Skip in the labelling tool", row.where)
+            return
+        image = self._image_entry(row)
+        if image is None:
+            self.counters["rows_dropped"] += 1
+            return
+        if not row.shapes:
+            self.problems.info("image-unlabeled", "no objects: kept as a background image", row.where)
+        for shape in row.shapes:
+            self._add_shape(shape, image, row)
+
+    def _image_entry(self, row: LabeledImage) -> dict[str, Any] | None:
+        match = self.index.match(row.ids)
+        stored = match.image
+        if stored is None and (self.options.require_images or not (row.width and row.height)):
+            need = "was never downloaded" if self.options.require_images else "has no size in the export"
+            self.problems.error("image-missing", f"the image {_describe(row)} {need} ({match.how})", row.where)
+            return None
+        file_name = stored.file_name if stored else _export_name(row)
+        if file_name in self.seen:
+            self.problems.warning(
+                "duplicate-row", f"{file_name} was labelled already by {self.seen[file_name]}", row.where
+            )
+            return None
+        self.seen[file_name] = row.where.row
+        width, height = (stored.width, stored.height) if stored else (row.width, row.height)
+        if stored and row.width and row.height and (row.width, row.height) != (width, height):
+            message = f"export says {row.width}x{row.height}, stored image is {width}x{height}; coordinates scaled"
+            self.problems.warning("image-size-mismatch", message, row.where)
+        entry: dict[str, Any] = {"id": len(self.images) + 1, "file_name": file_name, "width": width, "height": height}
+        entry.update(_provenance(row, stored))
+        self.images.append(entry)
+        if stored:
+            self.stored[entry["id"]] = stored
+        return entry
+
+    def _add_shape(self, shape: Shape, image: dict[str, Any], row: LabeledImage) -> None:
+        name = self._class_name(shape)
+        if name is None:
+            self.counters["objects_dropped"] += 1
+            return
+        try:
+            annotation = self._geometry(_scaled(shape, row, image), image["width"], image["height"])
+        except ShapeError as exc:
+            severity: Severity = "warning" if exc.code in _WARNINGS else "error"
+            self.problems.add(severity, exc.code, str(exc), shape.where)
+            self.counters["objects_dropped"] += 1
+            return
+        if annotation.clipped:
+            self.problems.warning("out-of-bounds", "shape left the image; clipped to its edges", shape.where)
+        if name not in self.classes:
+            self.classes.append(name)
+        self.annotations.append(_annotation(len(self.annotations) + 1, image["id"], name, annotation, shape))
+
+    def _class_name(self, shape: Shape) -> str | None:
+        name = " ".join(shape.category.split())
+        if not name:
+            self.problems.error("empty-class", "object has no class name", shape.where)
+            return None
+        name = self.options.rename.get(name, name)
+        allowed = self.options.classes
+        if not name:
+            return None  # renamed to '' on purpose: the user drops that class
+        if allowed is not None and name not in allowed:
+            self.problems.warning("unknown-class", f"class {name!r} is not among the allowed classes", shape.where)
+            return None
+        return name
+
+    def _geometry(self, shape: Shape, width: int, height: int) -> Annotation:
+        if shape.kind in ("point", "line"):
+            raise ShapeError("unsupported-shape", f"a {shape.kind} is not a detection object")
+        if shape.kind == "box" and shape.box is not None:
+            return from_box(shape, width, height, self.options.clip)
+        if shape.kind == "polygon" and shape.polygons:
+            return from_polygons(shape, width, height, self.options.clip)
+        if shape.kind == "mask" and shape.mask is not None:
+            return from_mask(self.masks.bitmap(shape.mask, width, height))
+        raise ShapeError("unknown-geometry", f"{shape.kind} object carries no geometry")
+
+    def categories(self, declared: list[str]) -> list[dict[str, Any]]:
+        """Declared order first (stable across runs), then the other classes by name; ids 1..N."""
+        renamed = [self.options.rename.get(name, name) for name in declared]
+        used = set(self.classes)
+        ordered = [n for n in dict.fromkeys(renamed) if n in used] + sorted(used - set(renamed))
+        return [_category(i, name, self.options.category_map) for i, name in enumerate(ordered, start=1)]
+
+
+def build(
+    results: list[ReadResult], index: ImageIndex, masks: MaskSource, options: BuildOptions, problems: Problems
+) -> Built:
+    builder = _Builder(index, masks, options, problems)
+    check_category_map(options)
+    for result in results:
+        for row in result.images:
+            builder.add_row(row)
+    categories = builder.categories([name for result in results for name in result.categories])
+    ids = {category["name"]: category["id"] for category in categories}
+    for annotation in builder.annotations:
+        annotation["category_id"] = ids[annotation.pop("category")]
+    coco = {"images": builder.images, "annotations": builder.annotations, "categories": categories}
+    counters = {**builder.counters, "images": len(builder.images), "objects": len(builder.annotations)}
+    return Built(coco, builder.stored, {**counters, "classes": len(categories)})
+
+
+def check_category_map(options: BuildOptions) -> None:
+    for name, coco_name in options.category_map.items():
+        try:
+            coco_id(coco_name)
+        except InvalidInput as exc:
+            raise InvalidInput(f"category_map[{name!r}]: {exc}") from None
+
+
+def _annotation(number: int, image_id: int, name: str, shape: Annotation, source: Shape) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": number,
+        "image_id": image_id,
+        "category": name,
+        "bbox": [round(v, 3) for v in shape.bbox],
+        "area": round(shape.area, 3),
+        "iscrowd": int(source.iscrowd),
+    }
+    if shape.segmentation is not None:
+        entry["segmentation"] = shape.segmentation
+    if source.attributes:
+        entry["attributes"] = source.attributes
+    return entry
+
+
+def _category(number: int, name: str, category_map: dict[str, str]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": number, "name": name, "supercategory": ""}
+    if name in category_map:
+        entry["coco_name"] = category_map[name]
+        entry["coco_id"] = coco_id(category_map[name])
+    return entry
+
+
+def _scaled(shape: Shape, row: LabeledImage, image: dict[str, Any]) -> Shape:
+    """Pixel coordinates drawn on an image of another size (the tool saw a resized copy) scaled to the stored one."""
+    if shape.frame == "normalized" or not (row.width and row.height):
+        return shape
+    sx, sy = image["width"] / row.width, image["height"] / row.height
+    if (sx, sy) == (1, 1):
+        return shape
+    box = (shape.box[0] * sx, shape.box[1] * sy, shape.box[2] * sx, shape.box[3] * sy) if shape.box else None
+    polygons = [[(x * sx, y * sy) for x, y in ring] for ring in shape.polygons]
+    return replace(shape, box=box, polygons=polygons)
+
+
+def _provenance(row: LabeledImage, stored: StoredImage | None) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "sha256": stored.sha256 if stored else None,
+        "coco_url": row.ids.url or (stored.url if stored else None),
+        "external_id": row.ids.external_id,
+        "global_key": row.ids.global_key,
+    }
+    if row.attributes:
+        found["attributes"] = row.attributes
+    return {k: v for k, v in found.items() if v}
+
+
+def _export_name(row: LabeledImage) -> str:
+    ids = row.ids
+    from_url = PurePosixPath(unquote(urlparse(ids.url).path)).name if ids.url else ""
+    return ids.file_name or from_url or ids.external_id or ids.global_key or row.where.row
+
+
+def _describe(row: LabeledImage) -> str:
+    ids = row.ids
+    return repr(ids.global_key or ids.url or ids.external_id or ids.file_name or row.where.row)

@@ -1,0 +1,128 @@
+"""`transferline convert` and `transferline validate-coco`: one-shot commands over local files, the same code as
+the stage. Heavy imports wait until a command runs, so `transferline --help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from transferline.errors import InvalidInput
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = commands.add_parser("convert", help="convert label exports to COCO with splits and a health report")
+    p.add_argument("exports", nargs="+", type=Path, help="export files, folders or zips (several are merged)")
+    p.add_argument("--out", type=Path, required=True, help="folder for coco*.json, report.json and report.md")
+    p.add_argument("--images", type=Path, help="folder of the labelled images (sizes, matching, near-duplicates)")
+    p.add_argument("--format", default="auto", help="auto, labelbox-json, labelbox-ndjson, coco, voc, yolo, ...")
+    p.add_argument("--split", default="train=0.8,val=0.1,test=0.1", help="ratios, e.g. train=0.9,val=0.1")
+    p.add_argument("--split-list", type=Path, help='JSON {"train": [image names], "val": [...], "test": [...]}')
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classes", help="comma-separated classes to keep (others are reported and dropped)")
+    p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help="rename a class ('OLD=' drops)")
+    p.add_argument("--coco-class", action="append", default=[], metavar="CLASS=COCO", help="e.g. WasteBottle=bottle")
+    p.add_argument("--out-of-bounds", choices=["clip", "drop"], default="clip")
+    p.add_argument("--legacy-y-origin", choices=["auto", "bottom-left", "top-left"], default="auto")
+    p.add_argument("--near-duplicate-bits", type=int, default=4, help="pHash distance counted as a look-alike")
+    p.add_argument("--max-error-fraction", type=float, default=0.1)
+    p.set_defaults(command=convert_command)
+
+    p = commands.add_parser("validate-coco", help="check a COCO file; exit 1 when it has errors")
+    p.add_argument("file", type=Path)
+    p.add_argument("--repair", action="store_true", help="write a repaired copy and check that")
+    p.add_argument("--out", type=Path, help="where --repair writes (default FILE.repaired.json)")
+    p.add_argument("--json", action="store_true", help="print the problems as JSON")
+    p.set_defaults(command=validate_command)
+
+
+def convert_command(args: argparse.Namespace) -> int:
+    from services.converter.convert import ConvertOptions, convert
+    from services.converter.images import ImageIndex
+    from services.converter.masks import MaskSource
+    from services.converter.sources import ExportSource
+    from services.converter.splits import read_split_list
+    from transferline.settings import Settings
+
+    request = _request(args)
+    assigned = read_split_list(_read_json(args.split_list)) if args.split_list else None
+    if args.images is not None and not args.images.is_dir():
+        raise InvalidInput(f"--images {args.images} is not a folder")
+    index = ImageIndex.from_folder(args.images) if args.images else ImageIndex([])
+    sources = [ExportSource.from_path(path) for path in args.exports]
+    masks = MaskSource(Settings.from_env().labelbox_api_key)
+    conversion = convert(sources, index, masks, ConvertOptions.from_request(request, assigned))
+    args.out.mkdir(parents=True, exist_ok=True)
+    _write_json(args.out / "coco.json", conversion.coco)
+    for split, coco in conversion.splits.items():
+        _write_json(args.out / f"coco_{split}.json", coco)
+    _write_json(args.out / "report.json", conversion.report)
+    (args.out / "report.md").write_text(conversion.report_text)
+    print(conversion.report_text, end="")
+    if conversion.failure:
+        print(f"error: {conversion.failure} ({args.out / 'report.md'})", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}/coco.json, coco_train/val/test.json, report.json, report.md")
+    return 0
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    from services.converter.validate import render_problems, validate_file
+
+    result = validate_file(args.file, repair=args.repair, out=args.out)
+    if args.json:
+        print(json.dumps([problem.as_dict() for problem in result.problems.items], indent=2))
+    else:
+        print(render_problems(result.problems), end="")
+    if result.repaired_path is not None:
+        print(f"repaired copy: {result.repaired_path}")
+    return result.exit_code
+
+
+def _request(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from transferline.jobs import parse_assignments
+    from transferline.payloads import ConvertRequested
+
+    fields = {
+        "format": args.format,
+        "split": parse_assignments(args.split.split(",")),
+        "seed": args.seed,
+        "classes": [c.strip() for c in args.classes.split(",")] if args.classes else None,
+        "rename_classes": _pairs(args.rename, "--rename"),
+        "category_map": _pairs(args.coco_class, "--coco-class"),
+        "out_of_bounds": args.out_of_bounds,
+        "legacy_y_origin": args.legacy_y_origin,
+        "near_duplicate_bits": args.near_duplicate_bits,
+        "require_images": args.images is not None,
+        "max_error_fraction": args.max_error_fraction,
+    }
+    try:
+        return ConvertRequested.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInput(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        name, sep, target = value.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInput(f"{flag} {value!r} must look like NAME=VALUE")
+        pairs[name.strip()] = target.strip()
+    return pairs
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}") from None
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    path.write_text(json.dumps(value, separators=(",", ":")))

@@ -1,0 +1,122 @@
+"""The conversion itself, shared by the stage and the one-shot command: read exports, build COCO, split, report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.converter import readers
+from services.converter.build import BuildOptions, Built, build
+from services.converter.dataset import Problems
+from services.converter.images import ImageIndex, perceptual_hashes
+from services.converter.masks import MaskSource
+from services.converter.report import make_report, render
+from services.converter.sources import ExportSource
+from services.converter.splits import SplitPlan, assign, near_duplicate_groups
+from transferline.payloads import ConvertRequested
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    format: str = "auto"
+    read: readers.ReadOptions = field(default_factory=readers.ReadOptions)
+    build: BuildOptions = field(default_factory=BuildOptions)
+    split: SplitPlan = field(default_factory=lambda: SplitPlan({"train": 0.8, "val": 0.1, "test": 0.1}))
+    max_error_fraction: float = 0.1
+
+    @classmethod
+    def from_request(cls, request: ConvertRequested, assigned: dict[str, str] | None = None) -> ConvertOptions:
+        return cls(
+            format=request.format,
+            read=readers.ReadOptions(legacy_y_origin=request.legacy_y_origin),
+            build=BuildOptions(
+                clip=request.out_of_bounds == "clip",
+                classes=frozenset(request.classes) if request.classes is not None else None,
+                rename=dict(request.rename_classes),
+                category_map=dict(request.category_map),
+                require_images=request.require_images,
+            ),
+            split=SplitPlan(dict(request.split), request.seed, request.near_duplicate_bits, assigned or {}),
+            max_error_fraction=request.max_error_fraction,
+        )
+
+
+@dataclass
+class Conversion:
+    coco: dict[str, Any]
+    splits: dict[str, dict[str, Any]]
+    report: dict[str, Any]
+    report_text: str
+    counters: dict[str, float]
+    failure: str | None = None  # set when too much of the input was unusable; outputs are still written
+
+
+def convert(
+    sources: list[ExportSource],
+    index: ImageIndex,
+    masks: MaskSource,
+    options: ConvertOptions,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Conversion:
+    problems = Problems()
+    progress(f"reading {len(sources)} export(s)")
+    results = [readers.read(source, options.format, options.read, problems) for source in sources]
+    progress(f"building COCO from {sum(len(r.images) for r in results)} rows against {len(index)} stored images")
+    built = build(results, index, masks, options.build, problems)
+    _report_unused_images(index, built, problems)
+    progress(f"hashing {len(built.stored)} images for near-duplicates")
+    split_ids = assign(built.coco, _groups(built, options.split), options.split, problems)
+    facts = {
+        "formats": sorted({r.format for r in results}),
+        "notes": [note for r in results for note in r.notes],
+        "exports": [source.name for source in sources],
+        "counters": built.counters,
+    }
+    report = make_report(built.coco, split_ids, problems, facts)
+    counters = {**built.counters, "errors": problems.count("error"), "warnings": problems.count("warning")}
+    counters.update({f"images_{name}": len(ids) for name, ids in split_ids.items()})
+    splits = {name: subset(built.coco, ids) for name, ids in split_ids.items()}
+    failure = _failure(problems, built, options.max_error_fraction)
+    return Conversion(built.coco, splits, report, render(report), counters, failure)
+
+
+def subset(coco: dict[str, Any], image_ids: list[int]) -> dict[str, Any]:
+    """The images given and their annotations; every category is kept so ids agree across splits."""
+    chosen = set(image_ids)
+    return {
+        "images": [image for image in coco["images"] if image["id"] in chosen],
+        "annotations": [a for a in coco["annotations"] if a["image_id"] in chosen],
+        "categories": coco["categories"],
+    }
+
+
+def _groups(built: Built, plan: SplitPlan) -> list[int]:
+    images = built.coco["images"]
+    stored = [built.stored.get(image["id"]) for image in images]
+    known = [s for s in stored if s is not None]
+    hashes = perceptual_hashes(known) if plan.near_duplicate_bits >= 0 else {}
+    return near_duplicate_groups(
+        [hashes.get(s.file_name) if s else None for s in stored],
+        [s.sha256 if s else None for s in stored],
+        plan.near_duplicate_bits,
+    )
+
+
+def _report_unused_images(index: ImageIndex, built: Built, problems: Problems) -> None:
+    used = {image.file_name for image in built.stored.values()}
+    for image in index.images:
+        if image.file_name not in used:
+            problems.info("image-not-in-export", f"stored image {image.file_name} has no row in the export")
+
+
+def _failure(problems: Problems, built: Built, limit: float) -> str | None:
+    errors, rows = problems.count("error"), max(built.counters["rows"], 1)
+    if built.counters["rows"] == 0:
+        return "the export holds no rows"
+    if errors / rows <= limit:
+        return None
+    worst = ", ".join(
+        f"{n} {code}" for code, n in problems.counts.most_common(3) if problems.severities[code] == "error"
+    )
+    return f"{errors} errors in {rows:g} rows is over the {limit:.0%} limit ({worst}); see the label report"

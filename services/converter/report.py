@@ -1,0 +1,117 @@
+"""The health report: what the dataset holds and every problem found, as JSON and as a short text for people."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from services.converter.dataset import CODES, Problems
+
+# COCO's own size buckets (by area), the ones COCOeval reports AP for.
+SMALL, MEDIUM = 32**2, 96**2
+
+
+def make_report(
+    coco: dict[str, Any], splits: dict[str, list[int]], problems: Problems, facts: dict[str, Any]
+) -> dict[str, Any]:
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    return {
+        **facts,
+        "images": len(coco["images"]),
+        "objects": len(coco["annotations"]),
+        "classes": _per_class(coco, names),
+        "objects_per_image": _objects_per_image(coco),
+        "box_sizes": _box_sizes(coco),
+        "splits": {name: _split_summary(coco, ids, names) for name, ids in splits.items()},
+        "problems": {
+            "errors": problems.count("error"),
+            "warnings": problems.count("warning"),
+            "by_code": {
+                code: {"severity": problems.severities[code], "count": n, "meaning": CODES.get(code, "")}
+                for code, n in sorted(problems.counts.items())
+            },
+            "items": [problem.as_dict() for problem in problems.items],
+        },
+    }
+
+
+def render(report: dict[str, Any], limit: int = 30) -> str:
+    """A page a person reads in a minute: totals, classes, splits, then the problems."""
+    lines = [
+        f"# Label report: {report['images']} images, {report['objects']} objects, {len(report['classes'])} classes",
+        "",
+        "| class | objects | images |",
+        "|---|---|---|",
+        *(f"| {name} | {c['objects']} | {c['images']} |" for name, c in report["classes"].items()),
+        "",
+        "| split | images | objects |",
+        "|---|---|---|",
+        *(f"| {name} | {s['images']} | {s['objects']} |" for name, s in report["splits"].items()),
+        "",
+        _sizes_line(report),
+        "",
+        f"## Problems: {report['problems']['errors']} errors, {report['problems']['warnings']} warnings",
+    ]
+    for code, found in report["problems"]["by_code"].items():
+        lines.append(f"- {found['count']} x {code} ({found['severity']}): {found['meaning']}")
+    items = report["problems"]["items"]
+    if items:
+        lines += ["", "First problems:"]
+        lines += [_problem_line(item) for item in items[:limit]]
+        if len(items) > limit:
+            lines.append(f"... and {len(items) - limit} more in report.json")
+    return "\n".join(lines) + "\n"
+
+
+def _per_class(coco: dict[str, Any], names: dict[int, str]) -> dict[str, dict[str, int]]:
+    objects = Counter(a["category_id"] for a in coco["annotations"])
+    images = Counter(cid for cid, _ in {(a["category_id"], a["image_id"]) for a in coco["annotations"]})
+    return {names[cid]: {"id": cid, "objects": objects[cid], "images": images[cid]} for cid in names}
+
+
+def _objects_per_image(coco: dict[str, Any]) -> dict[str, float]:
+    per_image = Counter(a["image_id"] for a in coco["annotations"])
+    counts = np.array([per_image[image["id"]] for image in coco["images"]] or [0])
+    return {
+        "min": int(counts.min()),
+        "median": float(np.median(counts)),
+        "mean": round(float(counts.mean()), 3),
+        "max": int(counts.max()),
+        "without_objects": int((counts == 0).sum()) if coco["images"] else 0,
+    }
+
+
+def _box_sizes(coco: dict[str, Any]) -> dict[str, Any]:
+    areas = np.array([a["area"] for a in coco["annotations"]] or [0.0])
+    sizes = {image["id"]: image["width"] * image["height"] for image in coco["images"]}
+    relative = np.array([a["bbox"][2] * a["bbox"][3] / sizes[a["image_id"]] for a in coco["annotations"]] or [0.0])
+    return {
+        "small": int((areas < SMALL).sum()) if coco["annotations"] else 0,
+        "medium": int(((areas >= SMALL) & (areas < MEDIUM)).sum()),
+        "large": int((areas >= MEDIUM).sum()),
+        "area_percentiles": {str(p): round(float(np.percentile(areas, p)), 1) for p in (5, 50, 95)},
+        "fraction_of_image_percentiles": {str(p): round(float(np.percentile(relative, p)), 4) for p in (5, 50, 95)},
+    }
+
+
+def _split_summary(coco: dict[str, Any], ids: list[int], names: dict[int, str]) -> dict[str, Any]:
+    chosen = set(ids)
+    annotations = [a for a in coco["annotations"] if a["image_id"] in chosen]
+    per_class = Counter(names[a["category_id"]] for a in annotations)
+    return {"images": len(ids), "objects": len(annotations), "classes": dict(sorted(per_class.items()))}
+
+
+def _sizes_line(report: dict[str, Any]) -> str:
+    sizes, per_image = report["box_sizes"], report["objects_per_image"]
+    return (
+        f"Boxes: {sizes['small']} small, {sizes['medium']} medium, {sizes['large']} large (COCO area buckets); "
+        f"objects per image: median {per_image['median']:g}, max {per_image['max']}, "
+        f"{per_image['without_objects']} images without objects."
+    )
+
+
+def _problem_line(item: dict[str, str]) -> str:
+    where = ", ".join(part for part in (item.get("row", ""), item.get("field", "")) if part)
+    return f"- {item['severity']} {item['code']}" + (f" [{where}]" if where else "") + f": {item['message']}"

@@ -1,0 +1,159 @@
+"""Train/val/test splits: stratified by class, reproducible from a seed, and never separating near-duplicates.
+
+Images that look the same (same digest, or perceptual hashes within a few bits) form one group, and a group
+always lands in one split, so a model is never evaluated on a copy of a training image. Groups are placed by
+iterative stratification (Sechidis et al., 2011): the group holding the rarest class goes first, to the split
+that still wants that class most.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from services.converter.dataset import Problems, Where
+from transferline.errors import InvalidInput
+from transferline.keys import SPLITS
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    ratios: dict[str, float]
+    seed: int = 0
+    near_duplicate_bits: int = 4  # -1 turns the near-duplicate grouping off (identical digests still group)
+    assigned: dict[str, str] = field(default_factory=dict)  # image name -> split, from a user's list
+
+
+def check_ratios(ratios: dict[str, float]) -> dict[str, float]:
+    unknown = set(ratios) - set(SPLITS)
+    if unknown or any(not v >= 0 for v in ratios.values()) or sum(ratios.values()) <= 0:
+        raise InvalidInput(f"split {ratios} must give non-negative ratios of {', '.join(SPLITS)} with a positive sum")
+    total = sum(ratios.values())
+    return {name: ratios.get(name, 0.0) / total for name in SPLITS}
+
+
+def read_split_list(value: Any) -> dict[str, str]:
+    """{"train": [names], "val": [...], "test": [...]} -> name -> split; a name in two splits is an error."""
+    if not isinstance(value, dict) or set(value) - set(SPLITS):
+        raise InvalidInput(f"split list must be an object with keys among {', '.join(SPLITS)}")
+    assigned: dict[str, str] = {}
+    for split, names in value.items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise InvalidInput(f"split list[{split!r}] must be a list of image names")
+        for name in names:
+            if assigned.setdefault(name, split) != split:
+                raise InvalidInput(f"split list names {name!r} in both {assigned[name]} and {split}")
+    return assigned
+
+
+def near_duplicate_groups(hashes: list[int | None], digests: list[str | None], bits: int) -> list[int]:
+    """Group number per image: union of equal digests and pHash Hamming distance <= bits."""
+    parent = list(range(len(hashes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in _pairs(hashes, digests, bits):
+        parent[root(i)] = root(j)
+    return [root(i) for i in range(len(hashes))]
+
+
+def assign(coco: dict[str, Any], groups: list[int], plan: SplitPlan, problems: Problems) -> dict[str, list[int]]:
+    """Image ids per split. `groups[i]` is the near-duplicate group of coco['images'][i]."""
+    ratios = check_ratios(plan.ratios)
+    classes = _classes_per_image(coco)
+    members: dict[int, list[dict[str, Any]]] = {}
+    for image, group in zip(coco["images"], groups, strict=True):
+        members.setdefault(group, []).append(image)
+    chosen = _listed(members, plan.assigned, problems) if plan.assigned else {}
+    free = [g for g in members if g not in chosen]
+    chosen.update(_stratify(free, members, classes, ratios, plan.seed))
+    result: dict[str, list[int]] = {name: [] for name in SPLITS}
+    for group, images in members.items():
+        result[chosen[group]].extend(image["id"] for image in images)
+        if len(images) > 1:
+            names = ", ".join(i["file_name"] for i in images[:5])
+            problems.info(
+                "near-duplicate", f"{len(images)} look-alike images kept together in {chosen[group]}: {names}"
+            )
+    return {name: sorted(ids) for name, ids in result.items()}
+
+
+def _stratify(
+    groups: list[int],
+    members: dict[int, list[dict[str, Any]]],
+    classes: dict[int, Counter[int]],
+    ratios: dict[str, float],
+    seed: int,
+) -> dict[int, str]:
+    rng = random.Random(seed)
+    counts: dict[int, Counter[int]] = {g: sum((classes[i["id"]] for i in members[g]), Counter()) for g in groups}
+    totals: Counter[int] = sum(counts.values(), Counter())
+    n_images = sum(len(members[g]) for g in groups)
+    want: dict[str, Counter[int]] = {s: Counter({k: r * n for k, n in totals.items()}) for s, r in ratios.items()}
+    want_images = {s: r * n_images for s, r in ratios.items()}
+    order = sorted(groups, key=lambda g: (min((totals[k] for k in counts[g]), default=1 << 62), rng.random()))
+    placed: dict[int, str] = {}
+    for group in order:
+        rarest = min(counts[group], key=lambda k: (totals[k], k), default=None)
+        open_splits = [s for s, r in ratios.items() if r > 0]
+        best = max(open_splits, key=lambda s: (want[s][rarest] if rarest is not None else 0, want_images[s], rng.random()))
+        placed[group] = best
+        want[best].subtract(counts[group])
+        want_images[best] -= len(members[group])
+    return placed
+
+
+def _listed(members: dict[int, list[dict[str, Any]]], assigned: dict[str, str], problems: Problems) -> dict[int, str]:
+    """Groups with a listed image go where the list says; look-alikes listed apart follow the majority."""
+    chosen: dict[int, str] = {}
+    for group, images in members.items():
+        votes = Counter(s for image in images for name in _names(image) if (s := assigned.get(name)))
+        if not votes:
+            continue
+        split = max(SPLITS, key=lambda s: (votes[s], -SPLITS.index(s)))
+        chosen[group] = split
+        if len(votes) > 1:
+            where = Where(f"image {images[0]['file_name']}")
+            problems.warning(
+                "near-duplicate", f"look-alike images listed in {sorted(votes)}; all put in {split}", where
+            )
+    return chosen
+
+
+def _classes_per_image(coco: dict[str, Any]) -> dict[int, Counter[int]]:
+    classes: dict[int, Counter[int]] = {image["id"]: Counter() for image in coco["images"]}
+    for annotation in coco["annotations"]:
+        classes[annotation["image_id"]][annotation["category_id"]] += 1
+    return classes
+
+
+def _names(image: dict[str, Any]) -> Iterable[str]:
+    name = image["file_name"]
+    yield from (name, name.rsplit("/", 1)[-1])
+    yield from (image[k] for k in ("external_id", "global_key", "sha256") if image.get(k))
+
+
+def _pairs(hashes: list[int | None], digests: list[str | None], bits: int) -> Iterable[tuple[int, int]]:
+    first: dict[str, int] = {}
+    for i, digest in enumerate(digests):
+        if digest:
+            yield i, first.setdefault(digest, i)
+    known = [i for i, h in enumerate(hashes) if h is not None]
+    if bits < 0 or len(known) < 2:
+        return
+    values = np.array([hashes[i] for i in known], dtype=np.uint64)
+    for start in range(0, len(values), 1024):  # 1024 x N at a time keeps memory flat for big datasets
+        block = values[start : start + 1024, None] ^ values[None, :]
+        rows, cols = np.nonzero(np.bitwise_count(block) <= bits)
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+            if start + r < c:
+                yield known[start + r], known[c]

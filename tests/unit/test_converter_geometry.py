@@ -1,0 +1,107 @@
+"""Shape geometry: frames, clipping, degenerate and self-intersecting shapes, masks as RLE."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pycocotools import mask as rle_tools
+
+from services.converter.dataset import Shape, Where
+from services.converter.geometry import ShapeError, from_box, from_mask, from_polygons
+
+HERE = Where("row 1", "objects[0]")
+
+
+def polygon(points, frame="top-left") -> Shape:
+    return Shape("car", "polygon", HERE, frame=frame, polygons=[points])
+
+
+def test_bottom_left_polygon_is_flipped_and_its_bbox_encloses_it_exactly() -> None:
+    # A triangle 10 px above the bottom edge of a 100 px tall image, drawn with y measured upwards.
+    shape = polygon([(10, 10), (40, 10), (25, 30)], frame="bottom-left")
+    found = from_polygons(shape, width=50, height=100, clip=True)
+    assert found.segmentation == [[10, 90, 40, 90, 25, 70]]
+    assert found.bbox == (10, 70, 30, 20)
+    assert found.area == pytest.approx(300)
+
+
+def test_normalized_box_scales_to_pixels() -> None:
+    shape = Shape("car", "box", HERE, frame="normalized", box=(0.1, 0.2, 0.5, 0.25))
+    assert from_box(shape, 200, 100, clip=False).bbox == pytest.approx((20, 20, 100, 25))
+
+
+def test_bottom_left_box_moves_its_corner() -> None:
+    shape = Shape("car", "box", HERE, frame="bottom-left", box=(5, 10, 20, 30))
+    assert from_box(shape, 100, 100, clip=False).bbox == (5, 60, 20, 30)
+
+
+def test_box_leaving_the_image_is_clipped_or_refused() -> None:
+    shape = Shape("car", "box", HERE, box=(-5, 10, 20, 200))
+    clipped = from_box(shape, 100, 100, clip=True)
+    assert clipped.bbox == (0, 10, 15, 90) and clipped.clipped
+    with pytest.raises(ShapeError) as refused:
+        from_box(shape, 100, 100, clip=False)
+    assert refused.value.code == "out-of-bounds" and "100x100" in str(refused.value)
+
+
+def test_box_on_the_edge_is_not_out_of_bounds() -> None:
+    found = from_box(Shape("car", "box", HERE, box=(0, 0, 100, 100)), 100, 100, clip=False)
+    assert not found.clipped
+
+
+@pytest.mark.parametrize(
+    ("points", "code"),
+    [
+        ([(0, 0), (10, 10), (20, 20)], "degenerate-shape"),  # collinear
+        ([(0, 0), (10, 0), (0, 0)], "degenerate-shape"),  # two distinct points
+        ([(0, 0), (20, 20), (20, 0), (0, 20)], "self-intersecting"),  # a bow tie
+    ],
+)
+def test_bad_polygons_name_their_problem(points, code) -> None:
+    with pytest.raises(ShapeError) as found:
+        from_polygons(polygon(points), 100, 100, clip=True)
+    assert found.value.code == code
+
+
+def test_polygon_clipped_to_the_image_keeps_box_and_segmentation_consistent() -> None:
+    found = from_polygons(polygon([(-10, 10), (50, 10), (50, 40), (-10, 40)]), 100, 100, clip=True)
+    assert found.clipped and found.bbox == (0, 10, 50, 30)
+    xs = found.segmentation[0][0::2]
+    assert min(xs) == 0 and max(xs) == 50
+
+
+def test_mask_becomes_rle_with_its_bbox_and_area() -> None:
+    bitmap = np.zeros((40, 60), dtype=bool)
+    bitmap[5:15, 20:50] = True
+    found = from_mask(bitmap)
+    assert found.bbox == (20, 5, 30, 10) and found.area == 300
+    decoded = rle_tools.decode({"size": found.segmentation["size"], "counts": found.segmentation["counts"].encode()})
+    assert (decoded.astype(bool) == bitmap).all()
+
+
+def test_empty_mask_is_degenerate() -> None:
+    with pytest.raises(ShapeError, match="empty"):
+        from_mask(np.zeros((4, 4), dtype=bool))
+
+
+@given(
+    st.integers(1, 400),
+    st.integers(1, 400),
+    st.lists(st.tuples(st.floats(-50, 450), st.floats(-50, 450)), min_size=3, max_size=8),
+    st.sampled_from(["top-left", "bottom-left"]),
+)
+def test_any_valid_polygon_ends_inside_the_image_with_a_matching_box(width, height, points, frame) -> None:
+    shape = polygon([(x, y) for x, y in points], frame=frame)
+    try:
+        found = from_polygons(shape, width, height, clip=True)
+    except ShapeError as exc:
+        assert exc.code in ("degenerate-shape", "self-intersecting", "out-of-bounds")
+        return
+    x, y, w, h = found.bbox
+    assert x >= 0 and y >= 0 and x + w <= width + 1e-6 and y + h <= height + 1e-6
+    xs = [v for ring in found.segmentation for v in ring[0::2]]
+    ys = [v for ring in found.segmentation for v in ring[1::2]]
+    assert (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)) == pytest.approx(found.bbox)
+    assert found.area > 0
