@@ -8,6 +8,7 @@ from types import ModuleType
 from typing import Literal
 
 from services.converter.dataset import Problems, ReadResult
+from services.converter.readers.common import load_json
 from services.converter.sources import ExportSource
 from transferline.errors import InvalidInput
 
@@ -43,6 +44,8 @@ def detect(source: ExportSource) -> str:
     for name in READERS:
         if reader(name).sniff(source):
             return name
+    if source.single is not None and source.single.suffix == ".json":
+        load_json(source.single)  # a broken JSON file says where it breaks rather than "unknown format"
     raise InvalidInput(
         f"cannot tell the format of export {source.name}; name it with format= (one of {', '.join(READERS)})"
     )

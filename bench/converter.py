@@ -1,0 +1,168 @@
+"""Label conversion throughput: a 10,000-row Labelbox export -> COCO.
+
+Beside it, the approach users ran before: Labelbox's old labelbox2coco script, which fetched every image over
+HTTP just to learn its size (re-implemented here against a loopback image server, with shapely for the
+geometry as it did). transferline reads sizes from the downloader's manifest instead, and does more: checks,
+splits with near-duplicate grouping, and the report. Both run on the same export in the same run.
+Usage: python -m bench.converter [--rows 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+from PIL import Image
+from shapely.geometry import Polygon
+
+from services.converter.images import StoredImage, perceptual_hashes
+from services.converter.stage import ConvertStage
+from tests.support.exports import labelbox_json
+from tests.support.labels import GtDataset, make_dataset
+from transferline import keys
+from transferline.manifest import ImageRecord
+from transferline.payloads import ConvertRequested
+from transferline.settings import Settings
+from transferline.stage import StageContext
+from transferline.store import Store, open_store
+
+JOB = "bench-convert"
+
+
+def serve_images(pictures: dict[str, bytes]) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            body = pictures[self.path.rsplit("/", 1)[-1]]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Type", "image/jpeg")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def legacy_convert(rows: list[dict[str, Any]], base_url: str) -> dict[str, Any]:
+    """labelbox2coco's approach: one GET per row for the size, shapely bounds per object, ids by order."""
+    coco: dict[str, Any] = {"images": [], "annotations": [], "categories": []}
+    categories: dict[str, int] = {}
+    for row in rows:
+        url = base_url + "/" + row["Labeled Data"].rsplit("/", 1)[-1]
+        with requests.get(url, stream=True, timeout=30) as response:
+            width, height = Image.open(response.raw).size
+        image_id = len(coco["images"]) + 1
+        coco["images"].append({"id": image_id, "file_name": row["External ID"], "width": width, "height": height})
+        for obj in row["Label"].get("objects", []):
+            name = obj["title"]
+            category = categories.setdefault(name, len(categories) + 1)
+            if "bbox" in obj:
+                b = obj["bbox"]
+                points = [(b["left"], b["top"]), (b["left"] + b["width"], b["top"] + b["height"])]
+                polygon = Polygon([points[0], (points[1][0], points[0][1]), points[1], (points[0][0], points[1][1])])
+            else:
+                polygon = Polygon([(p["x"], p["y"]) for p in obj["polygon"]])
+            x0, y0, x1, y1 = polygon.bounds
+            coco["annotations"].append(
+                {
+                    "id": len(coco["annotations"]) + 1,
+                    "image_id": image_id,
+                    "category_id": category,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "area": polygon.area,
+                    "segmentation": [[c for xy in polygon.exterior.coords for c in xy]],
+                    "iscrowd": 0,
+                }
+            )
+    coco["categories"] = [{"id": i, "name": n} for n, i in categories.items()]
+    return coco
+
+
+def stage_images(store: Store, dataset: GtDataset, pictures: dict[str, bytes], with_phash: bool) -> None:
+    """What the downloader leaves: the images and a manifest with their sizes (and pHash when it computed it)."""
+    stored = [
+        StoredImage(i.file_name, i.width, i.height, read=lambda d=pictures[i.file_name]: d) for i in dataset.images
+    ]
+    hashes = perceptual_hashes(stored) if with_phash else {}
+    lines = []
+    for image in dataset.images:
+        data = pictures[image.file_name]
+        digest = hashlib.sha256(data).hexdigest()
+        phash = hashes.get(image.file_name)
+        record = ImageRecord(
+            sha256=digest,
+            key=keys.image(JOB, digest, "jpg"),
+            width=image.width,
+            height=image.height,
+            format="jpeg",
+            bytes=len(data),
+            url=labelbox_json.url(image),
+            phash=f"{phash:016x}" if phash is not None else None,
+        )
+        store.put_bytes(record.key, data)
+        lines.append(record.to_line())
+    store.put_bytes(keys.image_manifest(JOB), "".join(lines).encode())
+
+
+def run_stage(folder: Path, dataset: GtDataset, pictures: dict[str, bytes], export: bytes, with_phash: bool) -> float:
+    settings = Settings(data_dir=folder)
+    store = open_store(settings)
+    store.ensure_bucket()
+    stage_images(store, dataset, pictures, with_phash)
+    store.put_bytes(keys.raw_labels(JOB, "export.json"), export)
+    ctx = StageContext(JOB, "bench", settings, store, logging.getLogger("bench"), lambda *args: None)
+    started = time.perf_counter()
+    result = ConvertStage().handle(ConvertRequested(), ctx)
+    seconds = time.perf_counter() - started
+    assert result.counters["errors"] == 0, result.counters
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000)
+    args = parser.parse_args()
+    dataset = make_dataset(seed=0, images=args.rows)
+    pictures = {image.file_name: image.jpeg() for image in dataset.images}
+    export = labelbox_json.write(dataset, "objects")[labelbox_json.FILE_NAME]
+    annotations = sum(len(image.objects) for image in dataset.images)
+    server = serve_images(pictures)
+    try:
+        started = time.perf_counter()
+        legacy = legacy_convert(json.loads(export), f"http://127.0.0.1:{server.server_port}")
+        legacy_seconds = time.perf_counter() - started
+    finally:
+        server.shutdown()
+    assert len(legacy["annotations"]) == annotations
+    with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
+        ours = run_stage(Path(first), dataset, pictures, export, with_phash=True)
+        ours_hashing = run_stage(Path(second), dataset, pictures, export, with_phash=False)
+    print(f"{args.rows} rows, {annotations} annotations, same export, same run")
+    print(f"{'approach':<58} {'seconds':>8} {'annotations/s':>14}")
+    rows = [
+        ("labelbox2coco approach (GET every image for its size)", legacy_seconds),
+        ("transferline convert (sizes + pHash from the manifest)", ours),
+        ("transferline convert (manifest sizes, pHash from the store)", ours_hashing),
+    ]
+    for name, seconds in rows:
+        print(f"{name:<58} {seconds:>8.2f} {annotations / seconds:>14.0f}")
+    print(f"ratio, manifest: {legacy_seconds / ours:.1f}x; hashing every image: {legacy_seconds / ours_hashing:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""The convert stage on both backends (real Kafka + MinIO, and embedded): export + stored images -> COCO."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+from PIL import Image
+
+from services.converter.stage import ConvertStage
+from tests.support.exports import labelbox_ndjson
+from tests.support.harness import Pipeline, unique
+from tests.support.labels import GtDataset, GtImage, make_dataset
+from transferline import events, keys, status
+from transferline.manifest import ImageRecord
+from transferline.payloads import ConvertRequested
+
+
+def convert_stage() -> ConvertStage:
+    """The real stage under a name of its own, so tests on the shared Kafka never read each other's requests."""
+    name = unique("convert")
+    events.REGISTRY.register_stage(name, ConvertRequested)
+    return type(f"ConvertStage_{name}", (ConvertStage,), {"name": name})()
+
+
+def smaller_copy(image: GtImage) -> bytes:
+    out = io.BytesIO()
+    Image.open(io.BytesIO(image.jpeg())).save(out, "JPEG", quality=55)
+    return out.getvalue()
+
+
+def store_images(pipeline: Pipeline, job: str, dataset: GtDataset, manifest: bool = True) -> dict[str, str]:
+    """Put each image where the downloader would, with its manifest line; returns file name -> store key."""
+    lines, stored = [], {}
+    for image in dataset.images:
+        data = smaller_copy(dataset.images[0]) if image.file_name == "copy.jpg" else image.jpeg()
+        record = ImageRecord(
+            sha256=(digest := hashlib.sha256(data).hexdigest()),
+            key=keys.image(job, digest, "jpg"),
+            width=image.width,
+            height=image.height,
+            format="jpeg",
+            bytes=len(data),
+            url=f"http://images.test/{image.file_name}",
+            global_key=image.file_name,
+        )
+        pipeline.store.put_bytes(record.key, data, "image/jpeg")
+        lines.append(record.to_line())
+        stored[image.file_name] = record.key
+    if manifest:
+        pipeline.store.put_bytes(keys.image_manifest(job), "".join(lines).encode())
+    return stored
+
+
+def dataset_with_a_copy() -> GtDataset:
+    dataset = make_dataset(seed=11, images=12)
+    first = dataset.images[0]
+    dataset.images.append(GtImage("copy.jpg", first.width, first.height, first.seed, list(first.objects)))
+    return dataset
+
+
+def test_stage_converts_an_export_against_stored_images(backend_settings) -> None:
+    pipeline = Pipeline.open(backend_settings)
+    stage, job = convert_stage(), unique("job-")
+    dataset = dataset_with_a_copy()
+    stored = store_images(pipeline, job, dataset)
+    for name, data in labelbox_ndjson.write(dataset).items():
+        pipeline.store.put_bytes(keys.raw_labels(job, name), data)
+    pipeline.request(stage.name, job, split={"train": 0.5, "val": 0.25, "test": 0.25}, seed=3)
+    pipeline.run_in_thread(stage, max_events=1).join(120)
+
+    [outcome] = pipeline.outcomes(job, 1)
+    assert outcome["type"].endswith(".completed"), outcome["data"]
+    coco = json.loads(pipeline.store.get_bytes(keys.coco(job)))
+    assert len(coco["images"]) == len(dataset.images)
+    assert {image["file_name"] for image in coco["images"]} == {
+        k.removeprefix(keys.images(job)) for k in stored.values()
+    }
+    splits = {s: json.loads(pipeline.store.get_bytes(keys.coco(job, s))) for s in ("train", "val", "test")}
+    assert sum(len(s["images"]) for s in splits.values()) == len(dataset.images)
+    split_of = {i["global_key"]: name for name, split in splits.items() for i in split["images"]}
+    assert split_of["copy.jpg"] == split_of[dataset.images[0].file_name]  # look-alikes stay together
+    report = json.loads(pipeline.store.get_bytes(keys.label_report(job)))
+    assert report["problems"]["errors"] == 0 and report["problems"]["by_code"]["near-duplicate"]["count"] == 1
+    assert pipeline.store.get_bytes(keys.label_report_text(job)).startswith(b"# Label report")
+    assert outcome["data"]["counters"]["objects"] == sum(len(i.objects) for i in dataset.images)
+    assert set(outcome["data"]["outputs"]) == {"coco", "coco_train", "coco_val", "coco_test", "report", "report_text"}
+
+
+def test_stage_reads_sizes_from_stored_images_when_there_is_no_manifest(backend_settings) -> None:
+    pipeline = Pipeline.open(backend_settings)
+    stage, job = convert_stage(), unique("job-")
+    dataset = make_dataset(seed=4, images=3)
+    store_images(pipeline, job, dataset, manifest=False)
+    export = labelbox_ndjson.write(dataset)
+    pipeline.store.put_bytes(keys.raw_labels(job, "export.ndjson"), next(iter(export.values())))
+    pipeline.request(stage.name, job)
+    pipeline.run_in_thread(stage, max_events=1).join(120)
+
+    [outcome] = pipeline.outcomes(job, 1)
+    assert outcome["type"].endswith(".completed"), outcome["data"]
+    coco = json.loads(pipeline.store.get_bytes(keys.coco(job)))
+    sizes = sorted((i["width"], i["height"]) for i in coco["images"])
+    assert sizes == sorted((i.width, i.height) for i in dataset.images)
+
+
+def test_stage_fails_clearly_on_a_broken_export_and_keeps_serving(backend_settings) -> None:
+    pipeline = Pipeline.open(backend_settings)
+    stage, job, later = convert_stage(), unique("job-"), unique("job-")
+    pipeline.store.put_bytes(keys.raw_labels(job, "export.json"), b'[{"ID": "a", "Label": {"objects": [')
+    pipeline.request(stage.name, job)
+    pipeline.request(stage.name, later, exports=["missing.ndjson"])
+    pipeline.run_in_thread(stage, max_events=2).join(120)
+
+    [broken] = pipeline.outcomes(job, 1)
+    assert broken["type"].endswith(".failed") and broken["data"]["reason"] == "invalid-input"
+    assert "export.json is not valid JSON" in broken["data"]["message"]
+    [missing] = pipeline.outcomes(later, 1)
+    assert "'missing.ndjson' is not under" in missing["data"]["message"]
+    failed = status.read_status(pipeline.store, job, stage.name)
+    assert failed is not None and failed.state == "failed" and failed.attempts == 1
