@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# The embedded default end to end: a stage service and a request over the local log and filesystem store.
-# Until the pipeline's own stages land, the sample stage is the runner's test stage (copies text to an artifact).
+# The embedded default end to end on the bundled sample: upload a Labelbox export and its images, start the
+# convert service, publish one request and wait for COCO, splits and the label report.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 job=${1:?usage: run-sample.sh JOB_ID}
 export TRANSFERLINE_DATA_DIR=${TRANSFERLINE_DATA_DIR:-var/sample}
-export TRANSFERLINE_HTTP_PORT=0 TRANSFERLINE_LOG_FORMAT=text PYTHONPATH=$PWD
+export TRANSFERLINE_HTTP_PORT=0 TRANSFERLINE_LOG_FORMAT=text
 cli=(.venv/bin/transferline)
-stage=tests.support.stages:CopyStage
+sample=deploy/local/sample
 
-"${cli[@]}" serve "$stage" --max-events 1 &
+"${cli[@]}" upload "$job" --export "$sample/export.ndjson" --images "$sample/images"
+"${cli[@]}" serve convert --max-events 1 &
 service=$!
 trap 'kill $service 2>/dev/null || true' EXIT
-"${cli[@]}" publish "$stage" --job "$job" --set text="hello from $job" --set ledger="$TRANSFERLINE_DATA_DIR/ledger" \
-  --wait --timeout 120
+"${cli[@]}" publish convert --job "$job" --set seed=1 --wait --timeout 300
 wait "$service"
 "${cli[@]}" status "$job"
-echo "artifacts: $TRANSFERLINE_DATA_DIR/store/transferline/jobs/$job/"
+labels=$TRANSFERLINE_DATA_DIR/store/transferline/jobs/$job/labels
+cat "$labels/report.md"
+echo "artifacts: $labels/"

@@ -14,6 +14,7 @@ from shapely.validation import explain_validity
 from services.converter.dataset import Frame, Point, Shape
 
 EDGE = 1e-6  # coordinates this close outside the image are on its edge (float noise), not out of it
+TINY_AREA = 1e-6  # square pixels: a polygon thinner than this is a line, whatever its float noise says
 
 
 class ShapeError(ValueError):
@@ -78,8 +79,12 @@ def from_polygons(shape: Shape, width: int, height: int, clip: bool) -> Annotati
         if geometry.area <= 0:
             raise ShapeError("out-of-bounds", "polygon lies wholly outside the image")
     parts = [p for p in getattr(geometry, "geoms", [geometry]) if isinstance(p, Polygon) and p.area > 0]
-    segmentation = [[c for xy in list(p.exterior.coords)[:-1] for c in xy] for p in parts]
-    x0, y0, x1, y1 = MultiPolygon(parts).bounds
+    # Points within EDGE of the border are put on it, so nothing is ever (even by 1e-17) outside the image.
+    segmentation = [
+        [c for x, y in p.exterior.coords[:-1] for c in (_within(x, width), _within(y, height))] for p in parts
+    ]
+    xs, ys = [v for ring in segmentation for v in ring[0::2]], [v for ring in segmentation for v in ring[1::2]]
+    x0, y0, x1, y1 = min(xs), min(ys), max(xs), max(ys)
     return Annotation((x0, y0, x1 - x0, y1 - y0), segmentation, float(sum(p.area for p in parts)), clipped=outside)
 
 
@@ -102,12 +107,16 @@ def _valid_polygons(rings: list[list[Point]]) -> Polygon | MultiPolygon:
         if len(distinct) < 3:
             raise ShapeError("degenerate-shape", f"polygon has {len(distinct)} distinct points; 3 are needed")
         polygon = Polygon(ring)
-        if polygon.convex_hull.area <= 0:
+        if polygon.convex_hull.area <= TINY_AREA:
             raise ShapeError("degenerate-shape", "polygon points lie on one line (zero area)")
         if not polygon.is_valid:
             raise ShapeError("self-intersecting", f"polygon crosses itself: {explain_validity(polygon)}")
         polygons.append(polygon)
     return polygons[0] if len(polygons) == 1 else shapely.union_all(polygons)
+
+
+def _within(value: float, limit: int) -> float:
+    return min(max(value, 0.0), float(limit))
 
 
 def _fmt(values: tuple[float, ...]) -> str:

@@ -11,19 +11,17 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
 from urllib.parse import unquote, urlparse
 
 import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from services.converter.dataset import ImageIds
-from transferline.manifest import ImageRecord
+from transferline.manifest import ImageRecord, read_header
 from transferline.store import Store
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
-_SWAPPING = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter: width and height swap
 
 
 @dataclass(frozen=True)
@@ -88,9 +86,10 @@ class ImageIndex:
         files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         images = []
         for path in files:
-            size = header_size(path.open("rb"))
-            if size is not None:
-                images.append(StoredImage(path.relative_to(folder).as_posix(), *size, read=path.read_bytes))
+            header = read_header(path.open("rb"))
+            if header is not None:
+                name = path.relative_to(folder).as_posix()
+                images.append(StoredImage(name, header.width, header.height, read=path.read_bytes))
         return cls(images)
 
     @classmethod
@@ -122,22 +121,10 @@ def index_store(store: Store, prefix: str, manifest: list[ImageRecord]) -> Image
             continue
         read = _reader(store, found.key)
         data = read()
-        size = header_size(io.BytesIO(data))
-        if size is not None:
-            images.append(StoredImage(name, *size, read=read, sha256=sha256_of(data)))
+        header = read_header(io.BytesIO(data))
+        if header is not None:
+            images.append(StoredImage(name, header.width, header.height, read=read, sha256=sha256_of(data)))
     return ImageIndex(images)
-
-
-def header_size(stream: IO[bytes]) -> tuple[int, int] | None:
-    """Displayed (width, height) from the image header alone, after EXIF orientation; None if not an image."""
-    with stream:
-        try:
-            with Image.open(stream) as image:
-                width, height = image.size
-                orientation = image.getexif().get(0x0112)
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-            return None
-    return (height, width) if orientation in _SWAPPING else (width, height)
 
 
 def perceptual_hashes(images: list[StoredImage], workers: int = 4) -> dict[str, int | None]:

@@ -105,7 +105,8 @@ def _stratify(
     for group in order:
         rarest = min(counts[group], key=lambda k: (totals[k], k), default=None)
         open_splits = [s for s, r in ratios.items() if r > 0]
-        best = max(open_splits, key=lambda s: (want[s][rarest] if rarest is not None else 0, want_images[s], rng.random()))
+        wanted = {s: want[s][rarest] if rarest is not None else 0.0 for s in open_splits}
+        best = max(open_splits, key=lambda s: (wanted[s], want_images[s], rng.random()))
         placed[group] = best
         want[best].subtract(counts[group])
         want_images[best] -= len(members[group])

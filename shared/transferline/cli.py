@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from transferline import events, jobs, status
+from transferline import events, jobs, keys, manifest, status
 from transferline.bus import open_bus
 from transferline.errors import ConfigurationError, InvalidInput, TransientError
 from transferline.payloads import StageRequest
@@ -70,6 +70,24 @@ def show_status(args: argparse.Namespace) -> int:
     return 0 if statuses or args.json else EXIT_FAILED
 
 
+def upload(args: argparse.Namespace) -> int:
+    """Put label exports and local images where the stages look for them (labels/raw/, images/ + manifest)."""
+    store = open_store(Settings.from_env())
+    store.ensure_bucket()
+    for path in args.export:
+        try:
+            store.put_bytes(keys.raw_labels(args.job, path.name), path.read_bytes())
+        except OSError as exc:
+            raise InvalidInput(f"cannot read export {path}: {exc.strerror}") from None
+        print(f"export {path} -> {keys.raw_labels(args.job, path.name)}")
+    if args.images is not None:
+        if not args.images.is_dir():
+            raise InvalidInput(f"--images {args.images} is not a folder")
+        added = manifest.add_images(store, args.job, sorted(p for p in args.images.rglob("*") if p.is_file()))
+        print(f"{len(added)} new images -> {keys.images(args.job)} (manifest {keys.image_manifest(args.job)})")
+    return 0
+
+
 def serve_stage(args: argparse.Namespace) -> int:
     from transferline.service import serve  # imports the stage's heavy dependencies only when serving
 
@@ -122,6 +140,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("job")
     p.add_argument("--json", action="store_true")
     p.set_defaults(command=show_status)
+
+    p = commands.add_parser("upload", help="store label exports and local images for a job")
+    p.add_argument("job")
+    p.add_argument("--export", action="append", default=[], type=Path, help="a labelling tool's export file")
+    p.add_argument("--images", type=Path, help="a folder of images (stored content-addressed, with a manifest)")
+    p.set_defaults(command=upload)
 
     p = commands.add_parser("serve", help="run a stage service until SIGTERM")
     p.add_argument("stage", help="collect, download, convert, records, train, or module:Class")

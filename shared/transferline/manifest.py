@@ -3,8 +3,14 @@ converter and recorder read it, so an image's size and perceptual hash are learn
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
+from PIL import Image, UnidentifiedImageError
 from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError
 
 from transferline import keys
@@ -12,11 +18,33 @@ from transferline.errors import InvalidInput
 from transferline.payloads import Payload
 from transferline.store import Store
 
+_SWAPPING = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter: width and height swap
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    width: int  # as displayed, after EXIF orientation: what a labelling tool shows and labels
+    height: int
+    format: str
+
+
+def read_header(stream: IO[bytes]) -> ImageHeader | None:
+    """Size and format from the image header alone (no pixel decoding); None when it is not an image."""
+    with stream:
+        try:
+            with Image.open(stream) as image:
+                width, height = image.size
+                orientation = image.getexif().get(0x0112)
+                kind = (image.format or "unknown").lower()
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            return None
+    return ImageHeader(height, width, kind) if orientation in _SWAPPING else ImageHeader(width, height, kind)
+
 
 class ImageRecord(Payload):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     key: str = Field(description="store key of the image bytes")
-    width: PositiveInt
+    width: PositiveInt = Field(description="as displayed, after EXIF orientation")
     height: PositiveInt
     format: str = Field(description="Pillow format name, lower case: jpeg, png, webp...")
     bytes: NonNegativeInt
@@ -43,3 +71,35 @@ def read_manifest(store: Store, job_id: str) -> Iterator[ImageRecord]:
             yield ImageRecord.model_validate_json(line)
         except ValidationError as exc:
             raise InvalidInput(f"{key} line {number}: {exc.errors()[0]['msg']}") from None
+
+
+def add_images(store: Store, job_id: str, paths: Iterable[Path]) -> list[ImageRecord]:
+    """Store local image files content-addressed, as the downloader does, and extend the job's manifest.
+
+    For images already on disk (no download needed). Files that are not images are skipped.
+    """
+    known = {record.sha256: record for record in read_manifest(store, job_id)}
+    added = []
+    for path in paths:
+        data = path.read_bytes()
+        header = read_header(io.BytesIO(data))
+        digest = hashlib.sha256(data).hexdigest()
+        if header is None or digest in known:
+            continue
+        key = keys.image(job_id, digest, "jpg" if header.format == "jpeg" else header.format)
+        store.put_bytes(key, data, f"image/{header.format}")
+        record = ImageRecord(
+            sha256=digest,
+            key=key,
+            width=header.width,
+            height=header.height,
+            format=header.format,
+            bytes=len(data),
+            file_name=path.name,
+            global_key=path.name,
+        )
+        known[digest] = record
+        added.append(record)
+    manifest = "".join(record.to_line() for record in known.values())
+    store.put_bytes(keys.image_manifest(job_id), manifest.encode(), "application/x-ndjson")
+    return added

@@ -8,9 +8,10 @@ from pathlib import Path
 from PIL import Image
 
 from services.converter.dataset import ImageIds
-from services.converter.images import ImageIndex, StoredImage, header_size, perceptual_hashes
+from services.converter.images import ImageIndex, StoredImage, perceptual_hashes
 from services.converter.splits import near_duplicate_groups
 from tests.support.labels import GtImage
+from transferline.manifest import ImageHeader, read_header
 
 DIGEST = "ab" * 32
 
@@ -25,8 +26,8 @@ def test_header_size_swaps_width_and_height_for_a_quarter_turn(tmp_path: Path) -
     exif[0x0112] = 6  # rotate 90 degrees when displayed
     path = tmp_path / "turned.jpg"
     picture.save(path, exif=exif)
-    assert header_size(path.open("rb")) == (20, 40)
-    assert header_size(io.BytesIO(b"not an image")) is None
+    assert read_header(path.open("rb")) == ImageHeader(20, 40, "jpeg")
+    assert read_header(io.BytesIO(b"not an image")) is None
 
 
 def test_rows_match_by_global_key_then_digest_then_url_then_name() -> None:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import re
 from collections.abc import Iterator
+from pathlib import PurePosixPath
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree as safe_xml
+from defusedxml import DefusedXmlException
 
 from services.converter.dataset import Problems, Where
 from services.converter.sources import ExportFile
@@ -13,6 +21,7 @@ from transferline.errors import InvalidInput
 
 T = TypeVar("T")
 MAX_LINE_BYTES = 16 * 1024 * 1024
+FILE_NAME = re.compile(r"[^/\\]+\.[A-Za-z0-9]{1,8}")
 
 
 class RowError(ValueError):
@@ -95,6 +104,64 @@ def xy_points(value: Any, where: Where) -> list[tuple[float, float]]:
             (number(field(item, "x", float, at), at.at("x")), number(field(item, "y", float, at), at.at("y")))
         )
     return points
+
+
+def url_file_name(url: str | None) -> str | None:
+    """The last segment of a URL's path when it looks like a file name (`.../img_01.jpg` -> `img_01.jpg`), else None:
+    signed or API URLs (`.../masks/feature/f3?token=..`) name no file."""
+    if not url:
+        return None
+    try:
+        name = PurePosixPath(unquote(urlsplit(url).path)).name
+    except ValueError:  # e.g. an unbalanced '[' in the host
+        return None
+    return name if FILE_NAME.fullmatch(name) else None
+
+
+def text_number(text: str | None, where: Where) -> float:
+    """A finite number written as text (XML attributes, YOLO lines); else RowError naming `where`."""
+    try:
+        value = float((text or "").strip())
+    except ValueError:
+        raise RowError(where, f"expected a number, got {_short(text)}") from None
+    if not math.isfinite(value):
+        raise RowError(where, f"coordinate is {text}, not a finite number", code="nan-coordinate")
+    return value
+
+
+def load_xml(file: ExportFile) -> Element:
+    """The file's root element, parsed with defusedxml: entity declarations (billion laughs, external entities
+    that read local files or URLs) are refused, and a broken file names its line and column."""
+    try:
+        return safe_xml.fromstring(file.data)
+    except ParseError as exc:
+        raise InvalidInput(f"{file.name} is not well-formed XML: {exc}") from None
+    except DefusedXmlException as exc:
+        raise InvalidInput(f"{file.name}: XML entity declarations are refused for safety ({exc})") from None
+    except LookupError as exc:  # the XML declaration names an encoding Python does not know
+        raise InvalidInput(f"{file.name}: {exc}") from None
+
+
+def xml_root_tag(file: ExportFile) -> str | None:
+    """The root element's tag, read from the start of the file only (for sniffing); None if it is not XML."""
+    try:
+        for _, element in safe_xml.iterparse(io.BytesIO(file.data), events=("start",)):
+            return str(element.tag)
+    except (ParseError, DefusedXmlException, LookupError):
+        return None
+    return None
+
+
+def turned_rectangle(
+    box: tuple[float, float, float, float], degrees: float, pivot: tuple[float, float]
+) -> list[tuple[float, float]]:
+    """The corners of box (x, y, w, h) turned `degrees` clockwise as seen on screen (y points down) about `pivot`:
+    Label Studio turns about the top-left corner, CVAT about the centre. Pixels only (percent axes differ)."""
+    x, y, w, h = box
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    px, py = pivot
+    corners = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+    return [(px + (cx - px) * c - (cy - py) * s, py + (cx - px) * s + (cy - py) * c) for cx, cy in corners]
 
 
 def _short(value: Any) -> str:

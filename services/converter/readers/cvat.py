@@ -1,0 +1,201 @@
+"""CVAT for images 1.1 XML: `<annotations>` holding one `<image>` per picture with its shapes, in pixels from the
+top-left. Boxes, polygons and masks are objects; polylines and points are recorded as lines and points (the build
+step drops them); `<tag>`s are answers about the whole image. A box's `rotation` turns it clockwise about its
+centre, so such a box becomes a polygon. CVAT for video (`<track>`s) is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from xml.etree.ElementTree import Element
+
+import defusedxml.ElementTree as safe_xml
+import numpy as np
+
+from services.converter.dataset import (
+    ImageIds,
+    LabeledImage,
+    MaskRef,
+    Point,
+    Problems,
+    ReadResult,
+    Shape,
+    ShapeKind,
+    Where,
+)
+from services.converter.readers import ReadOptions
+from services.converter.readers.common import RowError, load_xml, text_number, turned_rectangle
+from services.converter.sources import ExportFile, ExportSource
+from transferline.errors import InvalidInput
+
+FORMAT = "cvat"
+MAX_MASK_PIXELS = 1 << 28  # a mask's own box; guards against a short RLE that claims a huge area
+_SHAPES = {"box", "polygon", "polyline", "points", "mask"}
+_KINDS: dict[str, ShapeKind] = {"polygon": "polygon", "polyline": "line", "points": "point"}
+
+
+def sniff(source: ExportSource) -> bool:
+    return any(_has_images(f) for f in source.with_suffix(".xml"))
+
+
+def _has_images(file: ExportFile) -> bool:
+    """Root `<annotations>` whose first child after `<version>`/`<meta>` is an `<image>` (streamed, so cheap)."""
+    depth = 0
+    try:
+        for event, element in safe_xml.iterparse(io.BytesIO(file.data), events=("start", "end")):
+            depth += 1 if event == "start" else -1
+            if event == "start" and depth == 1 and element.tag != "annotations":
+                return False
+            if event == "start" and depth == 2 and element.tag not in ("version", "meta"):
+                return bool(element.tag == "image")
+    except Exception:  # sniffing never fails: anything odd just is not CVAT
+        return False
+    return False
+
+
+def read(source: ExportSource, options: ReadOptions, problems: Problems) -> ReadResult:
+    files = list(source.with_suffix(".xml"))
+    if not files:
+        raise InvalidInput(f"export {source.name} holds no .xml file (CVAT exports annotations.xml)")
+    categories: list[str] = []
+    images: list[LabeledImage] = []
+    for file in files:
+        root = _root(file)
+        categories += [name for name in _declared_labels(root) if name not in categories]
+        for element in root.findall("image"):
+            try:
+                images.append(_image(element, problems))
+            except RowError as exc:
+                exc.record(problems)
+    return ReadResult(FORMAT, images, categories)
+
+
+def _root(file: ExportFile) -> Element:
+    root = load_xml(file)
+    if root.tag != "annotations":
+        raise InvalidInput(f"{file.name}: root element is <{root.tag}>, not CVAT's <annotations>")
+    if root.find("track") is not None:
+        raise InvalidInput(f"{file.name} holds <track>s (CVAT for video 1.1); export as CVAT for images 1.1")
+    return root
+
+
+def _declared_labels(root: Element) -> list[str]:
+    """Label names from the task's (or project's, or job's) meta, in order; tag-only labels name no objects."""
+    names = []
+    for label in root.iterfind("meta/*/labels/label"):
+        name = (label.findtext("name") or "").strip()
+        if name and (label.findtext("type") or "").strip() != "tag":
+            names.append(name)
+    return names
+
+
+def _image(element: Element, problems: Problems) -> LabeledImage:
+    name = element.get("name")
+    where = Where(f"image {name}" if name else f"image id={element.get('id')}")
+    if not name:
+        raise RowError(where.at("name"), "image has no name")
+    width, height = (_whole(element, key, where) if element.get(key) else 0 for key in ("width", "height"))
+    image = LabeledImage(where, ImageIds(file_name=name), width or None, height or None)
+    seen: Counter[str] = Counter()
+    for child in element:
+        at = where.at(f"{child.tag}[{seen[child.tag]}]")
+        seen[child.tag] += 1
+        try:
+            if child.tag == "tag":
+                _tag(child, at, image)
+            else:
+                image.shapes.append(_shape(child, at))
+        except RowError as exc:
+            exc.record(problems)
+    return image
+
+
+def _tag(element: Element, at: Where, image: LabeledImage) -> None:
+    label = _label(element, at)
+    image.attributes.setdefault("tags", []).append(label)
+    for key, value in _attributes(element).items():
+        image.attributes[f"{label}.{key}"] = value
+
+
+def _shape(element: Element, at: Where) -> Shape:
+    tag = element.tag
+    if tag not in _SHAPES:
+        raise RowError(at, f"<{tag}> shapes are not read; object dropped", code="unknown-geometry")
+    label, attributes = _label(element, at), _attributes(element)
+    if tag == "box":
+        return _box(element, label, at, attributes)
+    if tag == "mask":
+        return Shape(label, "mask", at, mask=_mask(element, at), attributes=attributes)
+    ring = _points(element.get("points"), at.at("points"))
+    return Shape(label, _KINDS[tag], at, polygons=[ring], attributes=attributes)
+
+
+def _box(element: Element, label: str, at: Where, attributes: dict[str, object]) -> Shape:
+    xtl, ytl, xbr, ybr = (_number(element, key, at) for key in ("xtl", "ytl", "xbr", "ybr"))
+    box = (xtl, ytl, xbr - xtl, ybr - ytl)
+    rotation = text_number(element.get("rotation") or "0", at.at("rotation"))
+    if rotation % 360 == 0:
+        return Shape(label, "box", at, box=box, attributes=attributes)
+    ring = turned_rectangle(box, rotation, (xtl + box[2] / 2, ytl + box[3] / 2))
+    return Shape(label, "polygon", at, polygons=[ring], attributes=attributes)
+
+
+def _mask(element: Element, at: Where) -> MaskRef:
+    """CVAT's mask RLE: run lengths alternating background/foreground (background first), row by row over the
+    mask's own width x height box, which sits at (left, top) in the image."""
+    left, top, width, height = (_whole(element, key, at) for key in ("left", "top", "width", "height"))
+    if not 0 < width * height <= MAX_MASK_PIXELS:
+        raise RowError(at, f"mask box {width}x{height} is empty or too large", code="mask-unavailable")
+    try:
+        counts = [int(run) for run in (element.get("rle") or "").split(",")]
+    except ValueError:
+        raise RowError(at.at("rle"), "RLE is not a comma-separated list of counts", code="mask-unavailable") from None
+    if min(counts) < 0 or sum(counts) != width * height:
+        message = f"RLE covers {sum(counts)} pixels, the {width}x{height} mask box has {width * height}"
+        raise RowError(at.at("rle"), message, code="mask-unavailable")
+    bitmap = np.repeat(np.arange(len(counts)) % 2 == 1, counts).reshape(height, width)
+    return MaskRef(bitmap=bitmap, left=left, top=top)
+
+
+def _points(text: str | None, where: Where) -> list[Point]:
+    if not text or not text.strip():
+        raise RowError(where, "missing")
+    ring = []
+    for index, pair in enumerate(text.split(";")):
+        xy = pair.split(",")
+        if len(xy) != 2:
+            raise RowError(where, f"point {index + 1} is {pair.strip()!r:.40}, expected x,y")
+        ring.append((text_number(xy[0], where), text_number(xy[1], where)))
+    return ring
+
+
+def _label(element: Element, at: Where) -> str:
+    label = (element.get("label") or "").strip()
+    if not label:
+        raise RowError(at.at("label"), "object has no label", code="empty-class")
+    return label
+
+
+def _attributes(element: Element) -> dict[str, object]:
+    found: dict[str, object] = {}
+    if element.get("occluded") is not None:
+        found["occluded"] = element.get("occluded") == "1"
+    for attribute in element.findall("attribute"):
+        if attribute.get("name"):
+            found[str(attribute.get("name"))] = (attribute.text or "").strip()
+    return found
+
+
+def _number(element: Element, key: str, at: Where) -> float:
+    text = element.get(key)
+    if text is None:
+        raise RowError(at.at(key), "missing")
+    return text_number(text, at.at(key))
+
+
+def _whole(element: Element, key: str, at: Where) -> int:
+    value = _number(element, key, at)
+    if value != int(value):
+        raise RowError(at.at(key), f"expected a whole number, got {element.get(key)!r}")
+    return int(value)

@@ -1,0 +1,292 @@
+"""Labelbox's legacy JSON export (Export V1): a JSON array with one object per label.
+
+Two generations share the file. Since 2019 `Label` is `{objects, classifications}` in pixels from the top-left.
+The 2018 editors wrote `Label` as class name -> geometry (WKT text or x/y lists) with y measured up from the bottom
+of the image; those shapes keep that frame here and `build` flips them once it knows each image's height.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import shapely.wkt
+from shapely.errors import ShapelyError
+from shapely.geometry import MultiPolygon, Polygon
+
+from services.converter.dataset import Frame, ImageIds, LabeledImage, MaskRef, Point, Problems, ReadResult, Shape, Where
+from services.converter.readers import ReadOptions
+from services.converter.readers.common import RowError, field, load_json, optional, url_file_name, xy_points
+from services.converter.sources import ExportFile, ExportSource
+from transferline.errors import InvalidInput
+
+FORMAT = "labelbox-json"
+OBJECT_FORM_KEYS = {"objects", "classifications", "relationships"}
+# A 2018 label value is WKT only when it starts with a geometry type; other text is a classification answer.
+WKT_START = re.compile(r"\s*(MULTI)?(POINT|LINESTRING|POLYGON)\b|\s*(GEOMETRYCOLLECTION|LINEARRING)\b", re.I)
+NAN_WORD = re.compile(r"\b(nan|inf|infinity)\b", re.I)
+SPACE = re.compile(r"\s*")
+
+
+def sniff(source: ExportSource) -> bool:
+    """One .json file holding an array whose first element is a label row (only that element is parsed)."""
+    file = source.single
+    if file is None or file.suffix != ".json":
+        return False
+    try:
+        text = file.data.decode("utf-8-sig")
+        start = _skip_space(text, 0)
+        if not text.startswith("[", start):
+            return False
+        first, _ = json.JSONDecoder().raw_decode(text, _skip_space(text, start + 1))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(first, dict) and "Label" in first and ("Labeled Data" in first or "ID" in first)
+
+
+def read(source: ExportSource, options: ReadOptions, problems: Problems) -> ReadResult:
+    file = _export_file(source)
+    rows = load_json(file)
+    if not isinstance(rows, list):
+        raise InvalidInput(
+            f"{file.name}: a Labelbox JSON export is an array of label rows, not a JSON {json_kind(rows)}"
+        )
+    origin: Frame = "top-left" if options.legacy_y_origin == "top-left" else "bottom-left"
+    start, old_rows = len(problems.items), 0
+    images: list[LabeledImage] = []
+    for index, row in enumerate(rows, start=1):
+        where = _row_where(index, row)
+        try:
+            image, old_form = _read_row(row, where, origin, problems)
+        except RowError as err:
+            err.record(problems)
+            continue
+        images.append(image)
+        old_rows += old_form
+    if not images:
+        raise InvalidInput(f"{file.name}: no label row could be read{first_problem(problems, start)}")
+    notes = []
+    if old_rows:
+        notes.append(
+            f"{old_rows} of {len(rows)} rows use Labelbox's 2018 class -> geometry label; their y is read as "
+            f"measured from the {origin.split('-')[0]} of the image (legacy_y_origin={options.legacy_y_origin})"
+        )
+    categories = list(dict.fromkeys(shape.category for image in images for shape in image.shapes))
+    return ReadResult(FORMAT, images, categories, notes)
+
+
+def tlhw_box(obj: dict[str, Any], key: str, where: Where) -> Shape:
+    """A `{top, left, height, width}` box (both Labelbox exports) as a top-left-frame box shape, class unset."""
+    at = where.at(key)
+    value = field(obj, key, dict, where)
+    left, top = field(value, "left", float, at), field(value, "top", float, at)
+    width, height = field(value, "width", float, at), field(value, "height", float, at)
+    return Shape("", "box", at, box=(left, top, width, height))
+
+
+def point_shape(obj: dict[str, Any], key: str, where: Where) -> Shape:
+    """An `{x, y}` point as a point shape (kept so `build` can report it as unsupported), class unset."""
+    at = where.at(key)
+    value = field(obj, key, dict, where)
+    return Shape("", "point", at, polygons=[[(field(value, "x", float, at), field(value, "y", float, at))]])
+
+
+def _export_file(source: ExportSource) -> ExportFile:
+    files = [source.single] if source.single else list(source.with_suffix(".json"))
+    if len(files) != 1 or files[0] is None:
+        raise InvalidInput(f"export {source.name}: a Labelbox JSON export is one .json file, found {len(files)}")
+    return files[0]
+
+
+def _row_where(index: int, row: Any) -> Where:
+    label_id = row.get("ID") if isinstance(row, dict) else None
+    return Where(f"row {index} (ID {label_id})" if isinstance(label_id, str) else f"row {index}")
+
+
+def _read_row(row: Any, where: Where, origin: Frame, problems: Problems) -> tuple[LabeledImage, bool]:
+    """The row as an image, and whether its label was in the 2018 form."""
+    if not isinstance(row, dict):
+        raise RowError(where, f"expected a label object, got {json_kind(row)}")
+    url = optional(row, "Labeled Data", str, where)
+    external_id = optional(row, "External ID", str, where)
+    if not (url or external_id):
+        raise RowError(where.at("Labeled Data"), "missing, and no External ID names the image either")
+    image = LabeledImage(where, ImageIds(url=url, external_id=external_id, file_name=url_file_name(url)))
+    if "Label" not in row:
+        raise RowError(where.at("Label"), "missing")
+    label, at = row["Label"], where.at("Label")
+    if label == "Skip" or optional(row, "Skipped", bool, where):
+        image.skipped = True
+        return image, False
+    if label is None or label == {}:
+        return image, False  # opened and submitted with nothing drawn: a background image
+    if not isinstance(label, dict):
+        raise RowError(at, f'expected an object or "Skip", got {json_kind(label)}')
+    if OBJECT_FORM_KEYS & label.keys():
+        _read_objects(label, at, image, problems)
+        return image, False
+    _read_2018(label, at, origin, image, problems)
+    return image, True
+
+
+def _read_objects(label: dict[str, Any], where: Where, image: LabeledImage, problems: Problems) -> None:
+    for index, obj in enumerate(optional(label, "objects", list, where) or []):
+        try:
+            image.shapes.append(_object(obj, where.at(f"objects[{index}]"), problems))
+        except RowError as err:
+            err.record(problems)
+    answers = _answers(optional(label, "classifications", list, where) or [], where.at("classifications"), problems)
+    if answers:
+        image.attributes["classifications"] = answers
+
+
+def _object(obj: Any, where: Where, problems: Problems) -> Shape:
+    if not isinstance(obj, dict):
+        raise RowError(where, f"expected an object, got {json_kind(obj)}")
+    # `title` is the class name a person typed in the ontology, `value` its generated slug; title matches the
+    # NDJSON export's `name`, so both Labelbox readers name classes alike.
+    category = optional(obj, "title", str, where) or optional(obj, "value", str, where)
+    if not category:
+        raise RowError(where.at("title"), "object has no class name (title or value)", "empty-class")
+    shape = _object_geometry(obj, where)
+    shape.category = category
+    answers = _answers(optional(obj, "classifications", list, where) or [], where.at("classifications"), problems)
+    if answers:
+        shape.attributes["classifications"] = answers
+    return shape
+
+
+def _object_geometry(obj: dict[str, Any], where: Where) -> Shape:
+    # Every object carries an instanceURI (Labelbox renders a mask of boxes too): drawn geometry wins.
+    if "bbox" in obj:
+        return tlhw_box(obj, "bbox", where)
+    if "polygon" in obj:
+        return Shape("", "polygon", where.at("polygon"), polygons=[xy_points(obj["polygon"], where.at("polygon"))])
+    if "line" in obj:
+        return Shape("", "line", where.at("line"), polygons=[xy_points(obj["line"], where.at("line"))])
+    if "point" in obj:
+        return point_shape(obj, "point", where)
+    if "instanceURI" in obj:
+        return Shape("", "mask", where.at("instanceURI"), mask=MaskRef(url=field(obj, "instanceURI", str, where)))
+    keys = ", ".join(sorted(str(k) for k in obj)) or "none"
+    raise RowError(where, f"no bbox, polygon, point, line or instanceURI (keys: {keys})", "unknown-geometry")
+
+
+def _answers(items: list[Any], where: Where, problems: Problems) -> dict[str, Any]:
+    """`[{title, answer: {title} | "text"} | {title, answers: [...]}]` as {question: answer or [answers]}."""
+    found: dict[str, Any] = {}
+    for index, item in enumerate(items):
+        at = where.at(f"[{index}]")
+        try:
+            question = _title(item, at)  # first: it checks that `item` is an object
+            found[question] = _answer(item, at)
+        except RowError as err:  # a lost answer does not lose the object or row it describes
+            problems.warning(err.code, err.message, err.where)
+    return found
+
+
+def _answer(item: dict[str, Any], where: Where) -> Any:
+    if "answers" in item:
+        return [_title(a, where.at(f"answers[{i}]")) for i, a in enumerate(field(item, "answers", list, where))]
+    answer = item.get("answer")
+    return answer if isinstance(answer, str) else _title(answer, where.at("answer"))
+
+
+def _title(obj: Any, where: Where) -> str:
+    name = optional(obj, "title", str, where) or optional(obj, "value", str, where)
+    if not name:
+        raise RowError(where, "no title or value")
+    return name
+
+
+def _read_2018(label: dict[str, Any], where: Where, origin: Frame, image: LabeledImage, problems: Problems) -> None:
+    """`{class: WKT | [shape, ...]}`; text and lists of text that are not geometry are classification answers."""
+    answers: dict[str, Any] = {}
+    for name, value in label.items():
+        at = where.at(name)
+        if (isinstance(value, str) and not WKT_START.match(value)) or _texts(value):
+            answers[name] = value
+        elif not name.strip():
+            problems.error("empty-class", "a class with an empty name", at)
+        elif isinstance(value, str):  # V2: one MULTIPOLYGON holds every object of the class, one polygon each
+            rings = _attempt(problems, _wkt_rings, value, at, problems) or []
+            for number, ring in enumerate(rings, start=1):
+                part = Where(at.row, f"{at.field} (polygon {number})")
+                image.shapes.append(Shape(name, "polygon", part, origin, polygons=[ring]))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                shape = _attempt(problems, _old_shape, item, at.at(f"[{index}]"), problems)
+                if shape:
+                    shape.category, shape.frame = name, origin
+                    image.shapes.append(shape)
+        else:
+            problems.error("unknown-geometry", f"expected WKT text or a list of shapes, got {json_kind(value)}", at)
+    if answers:
+        image.attributes["classifications"] = answers
+
+
+def _old_shape(item: Any, where: Where, problems: Problems) -> Shape:
+    """One 2018 object: `[{x, y}, ...]`, `{"geometry": [{x, y}, ...]}`, `{"geometry": "POLYGON ..."}` or a point."""
+    if isinstance(item, list):
+        return Shape("", "polygon", where, polygons=[xy_points(item, where)])
+    geometry = field(item, "geometry", object, where)
+    at = where.at("geometry")
+    if isinstance(geometry, list):
+        return Shape("", "polygon", at, polygons=[xy_points(geometry, at)])
+    if isinstance(geometry, str):  # V3: one POLYGON (or MULTIPOLYGON: one object of several parts)
+        return Shape("", "polygon", at, polygons=_wkt_rings(geometry, at, problems))
+    if isinstance(geometry, dict):
+        return point_shape(item, "geometry", where)
+    raise RowError(at, f"expected a point list, WKT text or a point, got {json_kind(geometry)}", "unknown-geometry")
+
+
+def _wkt_rings(text: str, where: Where, problems: Problems) -> list[list[Point]]:
+    """The exterior ring of each polygon in a (MULTI)POLYGON; holes are dropped with a warning."""
+    if NAN_WORD.search(text):
+        raise RowError(where, "WKT holds a NaN or infinite coordinate", "nan-coordinate")
+    try:
+        geometry = shapely.wkt.loads(text)
+    except (ShapelyError, ValueError, TypeError) as exc:
+        raise RowError(where, f"WKT does not parse: {exc}", "invalid-wkt") from None
+    if not isinstance(geometry, Polygon | MultiPolygon):
+        raise RowError(where, f"a {geometry.geom_type} is not a polygon", "unknown-geometry")
+    parts = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else [geometry]
+    if geometry.is_empty or not parts:
+        raise RowError(where, "WKT geometry is empty", "degenerate-shape")
+    holes = sum(len(part.interiors) for part in parts)
+    if holes:
+        problems.warning("unsupported-shape", f"polygon holes are not supported: {holes} dropped, outline kept", where)
+    rings = [[(float(x), float(y)) for x, y, *_ in part.exterior.coords] for part in parts]
+    if not all(math.isfinite(v) for ring in rings for point in ring for v in point):
+        raise RowError(where, "WKT holds a NaN or infinite coordinate", "nan-coordinate")
+    return [ring[:-1] if len(ring) > 1 and ring[0] == ring[-1] else ring for ring in rings]  # WKT rings repeat start
+
+
+def _attempt(problems: Problems, read_one: Any, *args: Any) -> Any:
+    """`read_one(*args)`, or None after recording its RowError: one bad object costs only itself."""
+    try:
+        return read_one(*args)
+    except RowError as err:
+        err.record(problems)
+        return None
+
+
+def _skip_space(text: str, at: int) -> int:
+    match = SPACE.match(text, at)
+    return match.end() if match else at
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def json_kind(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def first_problem(problems: Problems, start: int) -> str:
+    new = problems.items[start:]
+    return f" ({new[0].row}: {new[0].message})" if new else ""

@@ -1,0 +1,1 @@
+"""Export writers: a `GtDataset` rendered in each labelling tool's documented export shape."""
