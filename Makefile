@@ -44,6 +44,7 @@ infra-status:
 
 bench: install infra-up
 	$(PY) -m bench.handoff
+	$(PY) -m bench.converter
 
 clean: infra-down
 	rm -rf var .venv

@@ -170,4 +170,5 @@ CODES = {
     "row-skipped": "a row the labeller marked Skip; not used",
     "duplicate-row": "two rows label the same image; the first was kept",
     "near-duplicate": "images that look the same were kept in one split",
+    "missing-field": "an optional field is missing; its default was assumed (COCO iscrowd: 0)",
 }

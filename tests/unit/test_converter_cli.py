@@ -1,0 +1,125 @@
+"""`transferline convert` and `transferline validate-coco`: real files in, clear exits and messages out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.exports import labelbox_json, yolo
+from tests.support.labels import make_dataset, truth_coco
+from transferline.cli import EXIT_FAILED, EXIT_USAGE, main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def embedded(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLINE_DATA_DIR", str(tmp_path / "data"))
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def test_convert_writes_coco_splits_and_report(tmp_path: Path, capsys) -> None:
+    dataset = make_dataset(seed=9, images=10)
+    images = dataset.write_images(tmp_path / "images")
+    export = write_files(tmp_path / "export", yolo.write(dataset))
+    out = tmp_path / "out"
+    code = main(["convert", str(export), "--images", str(images), "--out", str(out), "--split", "train=3,val=1"])
+    assert code == 0
+    coco = json.loads((out / "coco.json").read_text())
+    assert len(coco["images"]) == 10 and [c["name"] for c in coco["categories"]] == sorted(dataset.categories)
+    train, val = (json.loads((out / f"coco_{s}.json").read_text()) for s in ("train", "val"))
+    assert len(train["images"]) + len(val["images"]) == 10 and len(val["images"]) >= 1
+    assert json.loads((out / "coco_test.json").read_text())["images"] == []
+    assert json.loads((out / "report.json").read_text())["problems"]["errors"] == 0
+    assert "# Label report: 10 images" in capsys.readouterr().out
+
+
+def test_convert_with_too_many_broken_rows_exits_1_and_still_writes_the_report(tmp_path: Path, capsys) -> None:
+    dataset = make_dataset(seed=2, images=4)
+    export = tmp_path / "export.json"
+    rows = json.loads(labelbox_json.write(dataset)[labelbox_json.FILE_NAME])
+    rows[0]["Label"]["objects"][0]["bbox"] = {"top": "ten"}
+    bow_tie = [{"x": 0, "y": 0}, {"x": 9, "y": 9}, {"x": 9, "y": 0}, {"x": 0, "y": 9}]
+    rows[1]["Label"]["objects"][0] = {"featureId": "f0", "title": "can", "polygon": bow_tie}
+    export.write_text(json.dumps(rows))
+    out = tmp_path / "out"
+    code = main(["convert", str(export), "--images", str(dataset.write_images(tmp_path / "i")), "--out", str(out)])
+    assert code == EXIT_FAILED
+    captured = capsys.readouterr()
+    assert "errors in 4 rows is over the 10% limit" in captured.err
+    report = json.loads((out / "report.json").read_text())
+    codes = {item["code"]: item for item in report["problems"]["items"]}
+    assert codes["malformed-row"]["row"] == "row 1 (ID label0001)" and "bbox" in codes["malformed-row"]["field"]
+    assert codes["self-intersecting"]["row"] == "row 2 (ID label0002)"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["convert", "/no/such/export.json", "--out", "o"], "cannot read export /no/such/export.json"),
+        (["convert", "e.json", "--out", "o", "--split", "train=0.5,holdout=0.5"], "split: Value error"),
+        (["convert", "e.json", "--out", "o", "--format", "excel"], "format: Input should be"),
+        (["convert", "e.json", "--out", "o", "--coco-class", "cup=mug"], "'mug' is not one of the 80 COCO classes"),
+        (["convert", "e.json", "--out", "o", "--rename", "nothing"], "must look like NAME=VALUE"),
+        (["convert", "e.json", "--out", "o", "--images", "/no/dir"], "--images /no/dir is not a folder"),
+        (["validate-coco", "/no/such.json"], "/no/such.json"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(tmp_path: Path, monkeypatch, args, message, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "e.json").write_text(json.dumps(truth_coco(make_dataset(images=1))))
+    assert main(args) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_validate_coco_reports_flipped_boxes_and_repairs_them(tmp_path: Path, capsys) -> None:
+    dataset = make_dataset(seed=5, images=5, polygons=True)
+    coco = truth_coco(dataset)
+    heights = {image["id"]: image["height"] for image in coco["images"]}
+    objects = [obj for image in dataset.images for obj in image.objects]
+    flipped = 0
+    for annotation, obj in zip(coco["annotations"], objects, strict=True):
+        if obj.polygon:
+            annotation["segmentation"] = [[c for point in obj.polygon for c in point]]
+            x, y, w, h = annotation["bbox"]
+            annotation["bbox"] = [x, heights[annotation["image_id"]] - y - h, w, h]  # the legacy exporters' bug
+            flipped += y * 2 + h != heights[annotation["image_id"]]  # a box centred vertically looks unflipped
+    assert flipped > 0
+    path = tmp_path / "flipped.json"
+    path.write_text(json.dumps(coco))
+
+    assert main(["validate-coco", str(path)]) == 1
+    assert "bbox-flipped" in capsys.readouterr().out
+    assert main(["validate-coco", str(path), "--repair", "--out", str(tmp_path / "fixed.json")]) == 0
+    fixed = json.loads((tmp_path / "fixed.json").read_text())
+    for annotation in fixed["annotations"]:
+        if "segmentation" in annotation:
+            xs, ys = annotation["segmentation"][0][0::2], annotation["segmentation"][0][1::2]
+            assert annotation["bbox"] == pytest.approx([min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)])
+    assert main(["validate-coco", str(tmp_path / "fixed.json")]) == 0
+
+
+def test_the_installed_command_shows_no_traceback_on_a_truncated_export(tmp_path: Path) -> None:
+    export = tmp_path / "export.json"
+    export.write_text('[{"ID": "a", "Labeled Data": "http://x/a.jpg", "Label": {"objects": [{"bbox": ')
+    found = subprocess.run(
+        [sys.executable, "-m", "transferline.cli", "convert", str(export), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert found.returncode == EXIT_USAGE
+    assert "export.json is not valid JSON" in found.stderr and "line 1 column" in found.stderr
+    assert "Traceback" not in found.stderr
