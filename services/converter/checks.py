@@ -1,29 +1,41 @@
 """Checks a COCO dict before training: structure, ids, references, geometry, areas. Any input, however wrong its
 types, becomes problems naming the row and field; nothing here raises on bad data.
 
-The geometry readers (`read_bbox`, `read_ring`, `read_rle`, ...) raise `RowError` and are shared with repair and
+The field readers it uses (`read_bbox`, `read_ring`, `read_rle`, ...) live in `coco_fields`, shared with repair and
 the COCO reader, so all three agree on what is usable.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeGuard, TypeVar
+from typing import Any
 
-from pycocotools import mask as rle_tools
-from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
+from services.converter.coco_fields import (
+    TABLES,
+    Box,
+    area_close,
+    compare_bbox,
+    fmt,
+    good_id,
+    good_iscrowd,
+    is_key,
+    number,
+    read_bbox,
+    read_ring,
+    read_rle,
+    recorded,
+    reference,
+    ring_bounds,
+    rle_area,
+    rle_bounds,
+    row_where,
+    short,
+    solid_polygon,
+)
 from services.converter.dataset import Point, Problems, Where
-from services.converter.readers.common import RowError
-
-T = TypeVar("T")
-Box = tuple[float, float, float, float]
-TABLES = {"image": "images", "annotation": "annotations", "category": "categories"}
-MAX_COUNT = 2**32 - 1  # pycocotools keeps RLE counts as uint32
 
 
 @dataclass
@@ -71,28 +83,11 @@ def table(coco: dict, kind: str, problems: Problems) -> list:
     return value
 
 
-def row_name(kind: str, value: Any, index: int) -> str:
-    """`annotation id 0`, `image id 'a'`; the list position when the id cannot name the row."""
-    if isinstance(value, str | int | float) and len(text := short(value)) < 40:
-        return f"{kind} id {text}"
-    return f"{TABLES[kind]}[{index}]"
-
-
-def is_key(value: Any) -> bool:
-    """Whether an id can be looked up (JSON scalars); lists and objects cannot."""
-    return isinstance(value, str | int | float) and not (isinstance(value, float) and math.isnan(value))
-
-
-def good_id(value: Any) -> TypeGuard[int]:
-    """A positive integer that fits int64 (pycocotools' arrays, TF's source_id)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
-
-
 def rows(entries: list, kind: str, problems: Problems) -> list[tuple[dict, Any, Where]]:
     """(row, id, where) for each object row; records non-objects, missing, bad and duplicate ids."""
     out, seen = [], set()
     for index, row in enumerate(entries):
-        where = Where(row_name(kind, row.get("id") if isinstance(row, dict) else None, index))
+        where = row_where(kind, row, index)
         if not isinstance(row, dict):
             problems.error("malformed-row", f"expected an object, got {type(row).__name__}", where)
             continue
@@ -152,9 +147,8 @@ def _check_annotations(
     per_category: Counter[str] = Counter()
     for row, _, where in rows(entries, "annotation", problems):
         image, category = row.get("image_id"), row.get("category_id")
-        for key, value, known in (("image_id", image, sizes), ("category_id", category, names)):
-            if not is_key(value) or value not in known:
-                problems.error("bad-reference", f"{key} {short(value)} names no usable {key[:-3]}", where.at(key))
+        for key, known in (("image_id", sizes), ("category_id", names)):
+            recorded(lambda: reference(row, key, known, where), problems)  # noqa: B023 (called at once)
         if is_key(image):
             labelled.add(image)
         if is_key(category) and category in names:
@@ -170,7 +164,7 @@ def _check_annotations(
 
 def check_geometry(ann: dict, size: tuple[int, int] | None, where: Where, problems: Problems, tol: float) -> None:
     """bbox, segmentation, their agreement, area and iscrowd of one annotation; `size` is the image's (w, h)."""
-    bbox = _recorded(lambda: read_bbox(ann.get("bbox"), where.at("bbox")), problems)
+    bbox = recorded(lambda: read_bbox(ann.get("bbox"), where.at("bbox")), problems)
     if bbox is not None:
         x, y, w, h = bbox
         if w <= 0 or h <= 0:
@@ -184,7 +178,7 @@ def check_geometry(ann: dict, size: tuple[int, int] | None, where: Where, proble
     _check_area(ann, shape_area, where.at("area"), problems)
     if "iscrowd" not in ann:
         problems.warning("missing-field", "iscrowd is missing; pycocotools reads it as 0", where.at("iscrowd"))
-    elif ann["iscrowd"] not in (0, 1) or not isinstance(ann["iscrowd"], int):
+    elif not good_iscrowd(ann["iscrowd"]):
         problems.error("malformed-row", f"iscrowd must be 0 or 1, got {short(ann['iscrowd'])}", where.at("iscrowd"))
 
 
@@ -193,7 +187,7 @@ def _check_segmentation(value: Any, size: tuple[int, int] | None, where: Where, 
     if value is None or value == []:
         return None
     if isinstance(value, dict):
-        rle = _recorded(lambda: read_rle(value, size, where), problems)
+        rle = recorded(lambda: read_rle(value, size, where), problems)
         return (rle_bounds(rle), rle_area(rle)) if rle is not None else None
     if not isinstance(value, list) or not all(isinstance(ring, list) for ring in value):
         message = "expected a list of polygons [[x1, y1, x2, y2, ...], ...] or an RLE object"
@@ -202,7 +196,7 @@ def _check_segmentation(value: Any, size: tuple[int, int] | None, where: Where, 
     readable, area = [], 0.0
     for index, item in enumerate(value):
         at = where.at(f"[{index}]")
-        ring = _recorded(lambda: read_ring(item, at), problems)  # noqa: B023 (called at once)
+        ring = recorded(lambda: read_ring(item, at), problems)  # noqa: B023 (called at once)
         if ring is not None:
             area += _check_polygon(ring, at, problems)
             readable.append(ring)
@@ -213,10 +207,9 @@ def _check_segmentation(value: Any, size: tuple[int, int] | None, where: Where, 
 
 def _check_polygon(ring: list[Point], where: Where, problems: Problems) -> float:
     """The polygon's area, after recording it when degenerate or self-intersecting."""
-    distinct = len(set(ring))
-    polygon = Polygon(ring) if distinct >= 3 else None
-    if polygon is None or polygon.convex_hull.area <= 0:
-        problems.error("degenerate-shape", f"polygon has {distinct} distinct points and zero area", where)
+    polygon = solid_polygon(ring)
+    if polygon is None:
+        problems.error("degenerate-shape", f"polygon has {len(set(ring))} distinct points and zero area", where)
         return 0.0
     if not polygon.is_valid:
         problems.error("self-intersecting", f"polygon is invalid: {explain_validity(polygon)}", where)
@@ -235,163 +228,12 @@ def _compare(
         problems.error("bbox-polygon-mismatch", f"bbox {fmt(bbox)} differs from the bounds {fmt(bounds)}", where)
 
 
-def compare_bbox(bbox: Box, bounds: Box, height: int | None, tol: float) -> Literal["equal", "flipped", "mismatch"]:
-    """Whether a bbox is its segmentation's bounds, those bounds mirrored vertically (y = H - ymax), or neither."""
-    near = [abs(a - b) <= tol for a, b in zip(bbox, bounds, strict=True)]
-    if all(near):
-        return "equal"
-    if (
-        height is not None
-        and near[0]
-        and near[2]
-        and near[3]
-        and abs(bbox[1] - (height - bounds[1] - bounds[3])) <= tol
-    ):
-        return "flipped"
-    return "mismatch"
-
-
 def _check_area(ann: dict, shape_area: float | None, where: Where, problems: Problems) -> None:
     if "area" not in ann:
         problems.error("malformed-row", "area is missing (COCOeval needs it for the size buckets)", where)
         return
-    area = _recorded(lambda: number(ann["area"], where), problems)
+    area = recorded(lambda: number(ann["area"], where), problems)
     if area is not None and area < 0:
         problems.error("malformed-row", f"area {area:g} is negative", where)
     elif area is not None and shape_area is not None and not area_close(area, shape_area):
         problems.warning("area-mismatch", f"area {area:g} but the shape's area is {shape_area:g}", where)
-
-
-def area_close(area: float, shape_area: float) -> bool:
-    """Within 10 % or 1 px² (raster areas of small shapes differ from their polygon areas)."""
-    difference = abs(area - shape_area)
-    return difference <= 1 or difference <= 0.1 * abs(shape_area)
-
-
-def number(value: Any, where: Where) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RowError(where, f"expected a number, got {short(value)}")
-    try:
-        result = float(value)  # an int too large for a float overflows
-    except OverflowError:
-        result = math.inf
-    if not math.isfinite(result):
-        raise RowError(where, f"{short(value)} is not a finite number", code="nan-coordinate")
-    return result
-
-
-def numbers(values: list, where: Where) -> list[float]:
-    """Finite numbers; the first bad one is named by its index (found in a second pass: most data is clean)."""
-    if all(type(v) is int or type(v) is float for v in values):
-        try:
-            floats = [float(v) for v in values]
-        except OverflowError:
-            floats = []
-        if len(floats) == len(values) and all(map(math.isfinite, floats)):
-            return floats
-    return [number(v, where.at(f"[{i}]")) for i, v in enumerate(values)]
-
-
-def read_bbox(value: Any, where: Where) -> Box:
-    if not isinstance(value, list) or len(value) != 4:
-        raise RowError(where, f"bbox must be a list [x, y, width, height], got {short(value)}")
-    x, y, w, h = numbers(value, where)
-    return x, y, w, h
-
-
-def read_ring(value: Any, where: Where) -> list[Point]:
-    """A flat [x1, y1, x2, y2, ...] polygon of at least 3 points."""
-    if not isinstance(value, list):
-        raise RowError(where, f"polygon must be a flat list of numbers, got {short(value)}")
-    flat = numbers(value, where)
-    if len(flat) == 4:
-        raise RowError(where, "4-number polygon: pycocotools reads it as a box", code="degenerate-shape")
-    if len(flat) % 2:
-        raise RowError(where, f"polygon has an odd count of flat ({len(flat)})")
-    if len(flat) < 6:
-        raise RowError(where, f"polygon has {len(flat) // 2} points; 3 are needed", code="degenerate-shape")
-    return list(zip(flat[::2], flat[1::2], strict=True))
-
-
-def ring_bounds(rings: list[list[Point]]) -> Box:
-    xs = [x for ring in rings for x, _ in ring]
-    ys = [y for ring in rings for _, y in ring]
-    return min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
-
-
-def rings_area(rings: list[list[Point]]) -> float:
-    return float(sum(Polygon(ring).area for ring in rings if len(set(ring)) >= 3))
-
-
-def read_rle(value: dict, size: tuple[int, int] | None, where: Where) -> dict:
-    """A COCO RLE checked well enough that pycocotools cannot misread it; returned compressed (counts as text)."""
-    hw = value.get("size")
-    if not (isinstance(hw, list) and len(hw) == 2 and all(good_id(v) for v in hw)):
-        raise RowError(where.at("size"), f"size must be [height, width], got {short(hw)}")
-    if size is not None and hw != [size[1], size[0]]:
-        raise RowError(where.at("size"), f"size {hw} is not the image's [height, width] [{size[1]}, {size[0]}]")
-    counts = value.get("counts")
-    if isinstance(counts, str):
-        runs = _string_counts(counts, where.at("counts"))
-    elif isinstance(counts, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
-        runs = counts
-    else:
-        raise RowError(where.at("counts"), f"counts must be a list of integers or a string, got {short(counts)}")
-    if any(c < 0 or c > MAX_COUNT for c in runs) or sum(runs) != hw[0] * hw[1]:
-        raise RowError(where.at("counts"), f"runs must be >= 0 and add up to height x width = {hw[0] * hw[1]}")
-    if isinstance(counts, str):
-        return {"size": hw, "counts": counts}
-    compressed = rle_tools.frPyObjects({"size": hw, "counts": counts}, hw[0], hw[1])
-    return {"size": hw, "counts": compressed["counts"].decode()}
-
-
-def _string_counts(text: str, where: Where) -> list[int]:
-    """pycocotools' compressed counts (rleFrString) decoded in Python: its C decoder trusts its input."""
-    counts: list[int] = []
-    position = 0
-    while position < len(text):
-        value, shift, more = 0, 0, True
-        while more:
-            if position >= len(text) or not 48 <= ord(text[position]) < 48 + 64:
-                raise RowError(where, "counts is not a valid compressed RLE string")
-            char = ord(text[position]) - 48
-            value |= (char & 0x1F) << shift
-            more = bool(char & 0x20)
-            position, shift = position + 1, shift + 5
-            if not more and char & 0x10:
-                value |= -1 << shift
-        counts.append(value + (counts[-2] if len(counts) > 2 else 0))
-    return counts
-
-
-def rle_bounds(rle: dict) -> Box:
-    x, y, w, h = (float(v) for v in rle_tools.toBbox(rle))
-    return x, y, w, h
-
-
-def rle_area(rle: dict) -> float:
-    return float(rle_tools.area(rle))
-
-
-def _recorded(read: Callable[[], T], problems: Problems) -> T | None:
-    """`read()`, or None after recording the RowError it raised."""
-    try:
-        return read()
-    except RowError as error:
-        error.record(problems)
-        return None
-
-
-def fmt(values: tuple[float, ...]) -> str:
-    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
-
-
-def short(value: Any) -> str:
-    """A value for a message: never long, never raising (huge ints, deep nesting)."""
-    if isinstance(value, list | dict) and len(value) > 8:
-        return f"a {type(value).__name__} of {len(value)} items"
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):
-        return f"a {type(value).__name__}"
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -71,7 +71,8 @@ def from_polygons(shape: Shape, width: int, height: int, clip: bool) -> Annotati
     rings = [to_pixels(ring, shape.frame, width, height) for ring in shape.polygons]
     geometry = _valid_polygons(rings)
     image = box(0, 0, width, height)
-    outside = not image.buffer(EDGE).contains(geometry)
+    x0, y0, x1, y1 = geometry.bounds  # inside a rectangle exactly when its bounds are
+    outside = x0 < -EDGE or y0 < -EDGE or x1 > width + EDGE or y1 > height + EDGE
     if outside and not clip:
         raise ShapeError("out-of-bounds", f"polygon with bounds {_fmt(geometry.bounds)} leaves the image")
     if outside:

@@ -13,31 +13,37 @@ from typing import Any
 from shapely.geometry import Polygon, box
 from shapely.validation import make_valid
 
-from services.converter.checks import (
+from services.converter.coco_fields import (
     TABLES,
     Box,
     area_close,
     compare_bbox,
+    copy_row,
+    dimension,
     fmt,
     good_id,
+    good_iscrowd,
     is_key,
     number,
+    points_of,
     read_bbox,
     read_ring,
     read_rle,
+    recorded,
+    reference,
     ring_bounds,
     rings_area,
     rle_area,
     rle_bounds,
-    row_name,
+    row_where,
     short,
+    solid_polygon,
 )
 from services.converter.dataset import Problems, Where
 from services.converter.readers.common import RowError
 
 GEOMETRY = ("bbox", "segmentation", "area", "iscrowd")
 Segmentation = list[list[float]] | dict[str, Any]
-LOST = object()  # what _copy returns for a value it cannot copy
 
 
 def repair_coco(coco: Any, problems: Problems, *, tolerance: float = 1.0) -> dict:
@@ -49,10 +55,7 @@ def repair_coco(coco: Any, problems: Problems, *, tolerance: float = 1.0) -> dic
     images, image_refs = _images(_table(source, "image", problems), problems)
     sizes = {image["id"]: (image["width"], image["height"]) for image in images}
     annotations = _annotations(_table(source, "annotation", problems), image_refs, category_refs, sizes, problems)
-    result: dict[str, Any] = {}
-    for key, value in source.items():
-        if key not in TABLES.values() and (copied := _copy(value)) is not LOST:
-            result[key] = copied
+    result = copy_row(source, leave_out=TABLES.values())
     result.update(images=images, annotations=annotations, categories=categories)
     return result
 
@@ -72,7 +75,7 @@ def _categories(entries: list, problems: Problems) -> tuple[list[dict], dict[Any
     by_name: dict[str, int] = {}
     refs: dict[Any, int] = {}  # old id -> position in kept
     for index, row in enumerate(entries):
-        where = Where(row_name("category", row.get("id") if isinstance(row, dict) else None, index))
+        where = row_where("category", row, index)
         name = row.get("name") if isinstance(row, dict) else None
         if not isinstance(row, dict) or not isinstance(name, str) or not name.strip():
             problems.warning("empty-class", f"category without a name ({short(name)}) dropped", where.at("name"))
@@ -82,13 +85,11 @@ def _categories(entries: list, problems: Problems) -> tuple[list[dict], dict[Any
             problems.warning("duplicate-id", f"{short(name)} listed again: merged into the first", where.at("name"))
         else:
             by_name[name] = len(kept)
-            kept.append(_copy_row(row))
+            kept.append(copy_row(row))
             olds.append((ident, where))
         if is_key(ident):
             refs.setdefault(ident, by_name[name])
-    ids = _new_ids(olds, "category", problems)
-    for row, new in zip(kept, ids, strict=True):
-        row["id"] = new
+    ids = _renumber(kept, olds, "category", problems)
     return kept, {old: ids[position] for old, position in refs.items()}
 
 
@@ -98,7 +99,7 @@ def _images(entries: list, problems: Problems) -> tuple[list[dict], dict[Any, in
     olds: list[tuple[Any, Where]] = []
     refs: dict[Any, int] = {}
     for index, row in enumerate(entries):
-        where = Where(row_name("image", row.get("id") if isinstance(row, dict) else None, index))
+        where = row_where("image", row, index)
         image = _image(row, where, problems)
         if image is None:
             continue
@@ -113,9 +114,7 @@ def _images(entries: list, problems: Problems) -> tuple[list[dict], dict[Any, in
             refs.setdefault(ident, len(kept))
         kept.append(image)
         olds.append((ident, where))
-    ids = _new_ids(olds, "image", problems)
-    for image, new in zip(kept, ids, strict=True):
-        image["id"] = new
+    ids = _renumber(kept, olds, "image", problems)
     return kept, {old: ids[position] for old, position in refs.items()}
 
 
@@ -123,23 +122,17 @@ def _image(row: Any, where: Where, problems: Problems) -> dict | None:
     if not isinstance(row, dict) or not isinstance(row.get("file_name"), str) or not row["file_name"]:
         problems.warning("malformed-row", "image without a file_name dropped, with its annotations", where)
         return None
-    width, height = _dimension(row.get("width")), _dimension(row.get("height"))
+    width, height = dimension(row.get("width")), dimension(row.get("height"))
     if width is None or height is None:
         message = f"size {short(row.get('width'))} x {short(row.get('height'))} unusable: dropped with its annotations"
         problems.warning("malformed-row", message, where)
         return None
-    return {**_copy_row(row), "width": width, "height": height}
+    return {**copy_row(row), "width": width, "height": height}
 
 
-def _dimension(value: Any) -> int | None:
-    """A positive whole number of pixels (640.0 is read as 640)."""
-    if isinstance(value, float) and value.is_integer() and value > 0:
-        return int(value)
-    return value if good_id(value) else None
-
-
-def _new_ids(olds: list[tuple[Any, Where]], kind: str, problems: Problems) -> list[int]:
-    """Valid ids kept (so references from outside still hold); bad and repeated ones get fresh ids after the rest."""
+def _renumber(kept: list[dict], olds: list[tuple[Any, Where]], kind: str, problems: Problems) -> list[int]:
+    """Sets and returns the ids of `kept`, whose old ids `olds` holds: valid ones kept (so references from outside
+    still hold); bad and repeated ones get fresh ids after the rest."""
     taken = {ident for ident, _ in olds if good_id(ident)}
     after = max(taken, default=0)
     ids, used = [], set()
@@ -152,6 +145,8 @@ def _new_ids(olds: list[tuple[Any, Where]], kind: str, problems: Problems) -> li
             message = f"{kind} id {short(ident)} is not a positive integer or is taken: now {after}"
             problems.warning("bad-id", message, where.at("id"))
         used.add(ids[-1])
+    for row, new in zip(kept, ids, strict=True):
+        row["id"] = new
     return ids
 
 
@@ -161,11 +156,12 @@ def _annotations(
     kept: list[dict] = []
     olds: list[tuple[Any, Where]] = []
     for index, row in enumerate(entries):
-        where = Where(row_name("annotation", row.get("id") if isinstance(row, dict) else None, index))
+        where = row_where("annotation", row, index)
         if not isinstance(row, dict):
             p.warning("malformed-row", f"annotation is a {type(row).__name__}, not an object: dropped", where)
             continue
-        image, category = _ref(row, "image_id", images, where, p), _ref(row, "category_id", categories, where, p)
+        image = recorded(lambda: reference(row, "image_id", images, where), p, "dropped")  # noqa: B023 (called at once)
+        category = recorded(lambda: reference(row, "category_id", categories, where), p, "dropped")  # noqa: B023
         if image is None or category is None:
             continue
         try:  # a last guard: geometry libraries may refuse values no check foresaw
@@ -176,17 +172,8 @@ def _annotations(
         if fixed is not None:
             kept.append({**fixed, "image_id": image, "category_id": category})
             olds.append((row.get("id"), where))
-    for annotation, new in zip(kept, _new_ids(olds, "annotation", p), strict=True):
-        annotation["id"] = new
+    _renumber(kept, olds, "annotation", p)
     return kept
-
-
-def _ref(row: dict, key: str, known: dict[Any, int], where: Where, problems: Problems) -> int | None:
-    value = row.get(key)
-    if is_key(value) and value in known:
-        return known[value]
-    problems.warning("bad-reference", f"{key} {short(value)} names no usable {key[:-3]}: dropped", where.at(key))
-    return None
 
 
 def _fix_annotation(
@@ -197,7 +184,7 @@ def _fix_annotation(
     if shape is None:
         return None
     segmentation, bbox, shape_area = shape
-    fixed = {key: copied for key, value in ann.items() if key not in GEOMETRY and (copied := _copy(value)) is not LOST}
+    fixed = copy_row(ann, leave_out=GEOMETRY)
     if segmentation is not None or ann.get("segmentation") == []:
         fixed["segmentation"] = segmentation or []
     fixed["bbox"] = list(bbox)
@@ -210,12 +197,13 @@ def _shape(
     ann: dict, width: int, height: int, where: Where, problems: Problems, tolerance: float
 ) -> tuple[Segmentation | None, Box, float] | None:
     """(segmentation, bbox, area): the bbox is rebuilt from a usable segmentation, else clipped to the image."""
-    bbox = _bbox(ann.get("bbox"), where.at("bbox"), problems)
+    given = ann.get("bbox")
+    bbox = None if given is None else recorded(lambda: read_bbox(given, where.at("bbox")), problems, "bbox ignored")
     found = _segmentation(ann.get("segmentation"), width, height, where.at("segmentation"), problems)
     if found is not None:
         if bbox is not None:
             _note_rebuilt(bbox, found[1], height, where.at("bbox"), problems, tolerance)
-        elif ann.get("bbox") is None:
+        elif given is None:
             problems.warning("malformed-row", "bbox missing: built from the segmentation", where.at("bbox"))
         return found
     if bbox is None:
@@ -239,15 +227,13 @@ def _segmentation(
     rings = [kept for i, item in enumerate(value) for kept in _ring(item, width, height, where.at(f"[{i}]"), problems)]
     if not rings:
         return None
-    points = [list(zip(ring[::2], ring[1::2], strict=True)) for ring in rings]
+    points = [points_of(ring) for ring in rings]
     return rings, ring_bounds(points), rings_area(points)
 
 
 def _rle(value: dict, width: int, height: int, where: Where, problems: Problems) -> tuple[dict, Box, float] | None:
-    try:
-        rle = read_rle(value, (width, height), where)
-    except RowError as error:
-        problems.warning(error.code, f"{error.message}: segmentation dropped", error.where)
+    rle = recorded(lambda: read_rle(value, (width, height), where), problems, "segmentation dropped")
+    if rle is None:
         return None
     area = rle_area(rle)
     if area <= 0:
@@ -258,13 +244,11 @@ def _rle(value: dict, width: int, height: int, where: Where, problems: Problems)
 
 def _ring(value: Any, width: int, height: int, where: Where, problems: Problems) -> list[list[float]]:
     """One COCO polygon as the rings to keep: itself when sound, else its valid parts inside the image."""
-    try:
-        points = read_ring(value, where)
-    except RowError as error:
-        problems.warning(error.code, f"{error.message}: polygon dropped", error.where)
+    points = recorded(lambda: read_ring(value, where), problems, "polygon dropped")
+    if points is None:
         return []
-    polygon = Polygon(points) if len(set(points)) >= 3 else None
-    if polygon is None or polygon.convex_hull.area <= 0:
+    polygon = solid_polygon(points)
+    if polygon is None:
         problems.warning("degenerate-shape", "polygon has zero area: dropped", where)
         return []
     geometry = polygon
@@ -282,16 +266,6 @@ def _ring(value: Any, width: int, height: int, where: Where, problems: Problems)
     # GEOS may leave a clipped vertex a hair outside the edge, and TF's converter skips boxes past the edge
     rings = [[(min(max(x, 0.0), width), min(max(y, 0.0), height)) for x, y in p.exterior.coords[:-1]] for p in parts]
     return [[float(c) for point in ring for c in point] for ring in rings]
-
-
-def _bbox(value: Any, where: Where, problems: Problems) -> Box | None:
-    if value is None:
-        return None
-    try:
-        return read_bbox(value, where)
-    except RowError as error:
-        problems.warning(error.code, f"{error.message}: bbox ignored", error.where)
-        return None
 
 
 def _clip(bbox: Box, width: int, height: int, where: Where, problems: Problems) -> Box | None:
@@ -329,22 +303,10 @@ def _area(value: Any, shape_area: float, where: Where, problems: Problems) -> fl
 
 def _iscrowd(ann: dict, rle: bool, where: Where, problems: Problems) -> int:
     value = ann.get("iscrowd")
-    if value in (0, 1) and isinstance(value, int):
+    if good_iscrowd(value):
         return int(value)
     if "iscrowd" not in ann:
         problems.warning("missing-field", "iscrowd was missing: set to 0", where)
         return 0
     problems.warning("malformed-row", f"iscrowd {short(value)} is not 0 or 1: set to {int(rle)}", where)
     return int(rle)
-
-
-def _copy_row(row: dict) -> dict:
-    return {key: copied for key, value in row.items() if (copied := _copy(value)) is not LOST}
-
-
-def _copy(value: Any) -> Any:
-    """A deep copy (the repaired dict shares nothing with the input), or LOST for what cannot be copied."""
-    try:
-        return copy.deepcopy(value)
-    except Exception:  # deep nesting, objects that refuse copying: hostile input must not stop the repair
-        return LOST

@@ -89,20 +89,30 @@ def test_stage_converts_an_export_against_stored_images(backend_settings) -> Non
 
 
 def test_stage_reads_sizes_from_stored_images_when_there_is_no_manifest(backend_settings) -> None:
+    """Without the downloader's manifest, rows match stored images by the digest in their URL (as when the
+    images were given to Labelbox as links into the store) and sizes come from the image headers."""
     pipeline = Pipeline.open(backend_settings)
     stage, job = convert_stage(), unique("job-")
     dataset = make_dataset(seed=4, images=3)
-    store_images(pipeline, job, dataset, manifest=False)
-    export = labelbox_ndjson.write(dataset)
-    pipeline.store.put_bytes(keys.raw_labels(job, "export.ndjson"), next(iter(export.values())))
+    stored = store_images(pipeline, job, dataset, manifest=False)
+    rows = [json.loads(line) for line in next(iter(labelbox_ndjson.write(dataset).values())).splitlines()]
+    for line in rows:
+        line["data_row"] = {
+            "id": line["data_row"]["id"],
+            "row_data": f"https://store.test/{stored[line['data_row']['external_id']]}",
+        }
+        del line["media_attributes"]
+    export = "\n".join(json.dumps(line) for line in rows).encode()
+    pipeline.store.put_bytes(keys.raw_labels(job, "export.ndjson"), export)
     pipeline.request(stage.name, job)
     pipeline.run_in_thread(stage, max_events=1).join(120)
 
     [outcome] = pipeline.outcomes(job, 1)
     assert outcome["type"].endswith(".completed"), outcome["data"]
     coco = json.loads(pipeline.store.get_bytes(keys.coco(job)))
-    sizes = sorted((i["width"], i["height"]) for i in coco["images"])
-    assert sizes == sorted((i.width, i.height) for i in dataset.images)
+    sizes = {i["file_name"]: (i["width"], i["height"]) for i in coco["images"]}
+    prefix = keys.images(job)
+    assert sizes == {stored[i.file_name].removeprefix(prefix): (i.width, i.height) for i in dataset.images}
 
 
 def test_stage_fails_clearly_on_a_broken_export_and_keeps_serving(backend_settings) -> None:

@@ -105,3 +105,22 @@ def test_any_valid_polygon_ends_inside_the_image_with_a_matching_box(width, heig
     ys = [v for ring in found.segmentation for v in ring[1::2]]
     assert (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)) == pytest.approx(found.bbox)
     assert found.area > 0
+
+
+@given(
+    st.integers(1, 400),
+    st.integers(1, 400),
+    st.tuples(st.floats(-100, 500), st.floats(-100, 500), st.floats(0.001, 500), st.floats(0.001, 500)),
+    st.sampled_from(["top-left", "bottom-left", "normalized"]),
+)
+def test_any_box_ends_inside_the_image_or_is_refused(width, height, value, frame) -> None:
+    if frame == "normalized":
+        value = tuple(v / 400 for v in value)
+    try:
+        found = from_box(Shape("car", "box", HERE, frame=frame, box=value), width, height, clip=True)
+    except ShapeError as exc:
+        assert exc.code == "out-of-bounds" and "wholly outside" in str(exc)
+        return
+    x, y, w, h = found.bbox
+    assert x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= width and y + h <= height
+    assert found.area == pytest.approx(w * h)

@@ -15,7 +15,9 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from services.converter.checks import check_coco
 from services.converter.convert import ConvertOptions, convert
+from services.converter.dataset import Problems
 from services.converter.images import ImageIndex
 from services.converter.masks import MaskSource
 from services.converter.readers import detect
@@ -92,6 +94,9 @@ def test_each_format_converts_back_to_the_truth(tmp_path: Path, form: str) -> No
 
     assert result.failure is None and result.report["problems"]["errors"] == 0, result.report_text
     coco = result.coco
+    own = Problems()
+    check_coco(coco, own)  # what validate-coco would say about the output
+    assert own.count("error") == own.count("warning") == 0, [p.as_dict() for p in own.items]
     assert len(coco["images"]) == len(dataset.images)
     assert len(coco["annotations"]) == sum(len(i.objects) for i in dataset.images)
     assert average_precision(coco, as_detections(coco)) == 1.0

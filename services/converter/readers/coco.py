@@ -12,7 +12,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from services.converter.checks import check_coco, good_id, is_key, numbers, read_bbox, read_rle, row_name
+from services.converter.checks import check_coco
+from services.converter.coco_fields import good_id, is_key, numbers, points_of, read_bbox, read_rle, row_name
 from services.converter.dataset import ImageIds, LabeledImage, MaskRef, Point, Problems, ReadResult, Shape, Where
 from services.converter.readers import ReadOptions
 from services.converter.readers.common import RowError, load_json
@@ -169,7 +170,7 @@ def _points(ring: Any) -> list[Point]:
     flat = _readable(lambda: numbers(ring, Where(""))) if isinstance(ring, list) else None
     if not flat or len(flat) % 2:
         return []
-    return list(zip(flat[::2], flat[1::2], strict=True))
+    return points_of(flat)
 
 
 def _readable(read: Callable[[], T]) -> T | None:

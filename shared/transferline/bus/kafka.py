@@ -71,6 +71,10 @@ class KafkaBus(Bus):
         return self._producer
 
 
+# Long enough for the join and sync round trips that finish a rebalance.
+REBALANCE_POLL_MS = 1000
+
+
 class KafkaTopicConsumer(Consumer):
     def __init__(self, settings: Settings, topic: str, group: str) -> None:
         self._consumer = KafkaConsumer(
@@ -85,6 +89,8 @@ class KafkaTopicConsumer(Consumer):
             # A topic's partitions are looked up again at least this often (the default is 5 minutes).
             metadata_max_age_ms=30_000,
         )
+        self._poll_interval = settings.max_poll_interval_seconds
+        self._last_poll = time.monotonic()
         self._wait_for_partitions(topic)
         self._consumer.subscribe([topic])
 
@@ -99,6 +105,7 @@ class KafkaTopicConsumer(Consumer):
             time.sleep(0.1)
 
     def poll(self, timeout: float, max_messages: int = 1) -> list[Message]:
+        self._last_poll = time.monotonic()
         try:
             batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_messages)
         except KafkaError as exc:
@@ -116,16 +123,30 @@ class KafkaTopicConsumer(Consumer):
         try:
             self._consumer.commit({partition: OffsetAndMetadata(message.offset + 1, "", -1)})
         except KafkaError as exc:
+            # A rebalance that began during a long handle() only completes inside a poll; without one every
+            # retried commit fails the same way.
+            self._paused_poll(timeout_ms=REBALANCE_POLL_MS)
             raise TransientError(f"offset commit failed: {exc}") from exc
 
     def heartbeat(self) -> None:
-        # A poll with every partition paused fetches nothing but tells the group this member is alive.
-        assigned = self._consumer.assignment()
-        self._consumer.pause(*assigned)
+        # The client's own thread keeps the session alive; a poll is needed only before max.poll.interval runs
+        # out. Polling more often can start a rebalance mid-handle that a zero-timeout poll never finishes.
+        if time.monotonic() - self._last_poll > self._poll_interval / 3:
+            self._paused_poll(timeout_ms=REBALANCE_POLL_MS)
+
+    def _paused_poll(self, timeout_ms: int) -> None:
+        """A poll that fetches nothing (every partition paused) but keeps this member in its group."""
+        self._last_poll = time.monotonic()
+        self._consumer.pause(*self._consumer.assignment())
         try:
-            self._consumer.poll(timeout_ms=0)
+            fetched = self._consumer.poll(timeout_ms=timeout_ms)
+        except KafkaError:
+            fetched = {}
         finally:
-            self._consumer.resume(*assigned)
+            self._consumer.resume(*self._consumer.assignment())
+        # Partitions assigned by a rebalance inside that poll start unpaused: give back what it fetched.
+        for partition, records in fetched.items():
+            self._consumer.seek(partition, records[0].offset)
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
