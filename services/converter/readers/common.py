@@ -6,7 +6,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -45,6 +45,35 @@ def load_json(file: ExportFile) -> Any:
         ) from None
     except RecursionError:
         raise InvalidInput(f"{file.name} nests too deeply to be a label export") from None
+
+
+_ARRAY_START = re.compile(r"\s*\[\s*")
+
+
+def first_array_item(file: ExportFile) -> Any:
+    """The first element of a single .json file's top-level array, parsing only that element (for sniffing);
+    None when the file is not one, or does not start that way."""
+    try:
+        text = file.data.decode("utf-8-sig")
+        start = _ARRAY_START.match(text)
+        return json.JSONDecoder().raw_decode(text, start.end())[0] if start else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+def answers(
+    items: list[Any], where: Where, problems: Problems, read: Callable[[Any, Where], tuple[str, Any]]
+) -> dict[str, Any]:
+    """Classification answers as {question: answer}; a broken answer is a warning and loses nothing else."""
+    found: dict[str, Any] = {}
+    for index, item in enumerate(items):
+        at = where.at(f"[{index}]")
+        try:
+            question, answer = read(item, at)
+            found[question] = answer
+        except RowError as err:
+            problems.warning(err.code, err.message, err.where)
+    return found
 
 
 def json_lines(file: ExportFile, problems: Problems) -> Iterator[tuple[Where, Any]]:

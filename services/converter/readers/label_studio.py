@@ -8,7 +8,6 @@ are not used; of several submitted annotations the first is used. Predictions ar
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
 from pathlib import PurePosixPath
@@ -17,7 +16,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from services.converter.dataset import ImageIds, LabeledImage, Point, Problems, ReadResult, Shape, ShapeKind, Where
 from services.converter.readers import ReadOptions
-from services.converter.readers.common import RowError, field, load_json, number, optional, turned_rectangle
+from services.converter.readers.common import (
+    RowError,
+    field,
+    first_array_item,
+    load_json,
+    number,
+    optional,
+    turned_rectangle,
+)
 from services.converter.sources import ExportFile, ExportSource
 from transferline.errors import InvalidInput
 
@@ -33,21 +40,13 @@ _REGIONS: dict[str, ShapeKind] = {
 _BRUSH = {"brushlabels", "brush"}
 _UNREAD = {"ellipselabels", "ellipse", "relation"}
 _UPLOADED = re.compile(r"[0-9a-f]{8}-(.+)")  # Label Studio prefixes uploads with 8 hex digits and a dash
-_FIRST = re.compile(r"\s*\[\s*")
 Regions = dict[str | int | None, list[Shape]]  # region id -> its shapes (one per label)
 Answers = list[tuple[str | int | None, str, Any]]  # (region id, control name, answer)
 
 
 def sniff(source: ExportSource) -> bool:
     file = source.single
-    if file is None or file.suffix != ".json":
-        return False
-    try:
-        text = file.data.decode("utf-8-sig")
-        start = _FIRST.match(text)
-        first = json.JSONDecoder().raw_decode(text, start.end())[0] if start else None
-    except (ValueError, RecursionError):
-        return False
+    first = first_array_item(file) if file is not None and file.suffix == ".json" else None
     return isinstance(first, dict) and "data" in first and ("annotations" in first or "predictions" in first)
 
 

@@ -7,7 +7,6 @@ of the image; those shapes keep that frame here and `build` flips them once it k
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
@@ -18,7 +17,16 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from services.converter.dataset import Frame, ImageIds, LabeledImage, MaskRef, Point, Problems, ReadResult, Shape, Where
 from services.converter.readers import ReadOptions
-from services.converter.readers.common import RowError, field, load_json, optional, url_file_name, xy_points
+from services.converter.readers.common import (
+    RowError,
+    answers,
+    field,
+    first_array_item,
+    load_json,
+    optional,
+    url_file_name,
+    xy_points,
+)
 from services.converter.sources import ExportFile, ExportSource
 from transferline.errors import InvalidInput
 
@@ -27,22 +35,12 @@ OBJECT_FORM_KEYS = {"objects", "classifications", "relationships"}
 # A 2018 label value is WKT only when it starts with a geometry type; other text is a classification answer.
 WKT_START = re.compile(r"\s*(MULTI)?(POINT|LINESTRING|POLYGON)\b|\s*(GEOMETRYCOLLECTION|LINEARRING)\b", re.I)
 NAN_WORD = re.compile(r"\b(nan|inf|infinity)\b", re.I)
-SPACE = re.compile(r"\s*")
 
 
 def sniff(source: ExportSource) -> bool:
     """One .json file holding an array whose first element is a label row (only that element is parsed)."""
     file = source.single
-    if file is None or file.suffix != ".json":
-        return False
-    try:
-        text = file.data.decode("utf-8-sig")
-        start = _skip_space(text, 0)
-        if not text.startswith("[", start):
-            return False
-        first, _ = json.JSONDecoder().raw_decode(text, _skip_space(text, start + 1))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return False
+    first = first_array_item(file) if file is not None and file.suffix == ".json" else None
     return isinstance(first, dict) and "Label" in first and ("Labeled Data" in first or "ID" in first)
 
 
@@ -176,15 +174,8 @@ def _object_geometry(obj: dict[str, Any], where: Where) -> Shape:
 
 def _answers(items: list[Any], where: Where, problems: Problems) -> dict[str, Any]:
     """`[{title, answer: {title} | "text"} | {title, answers: [...]}]` as {question: answer or [answers]}."""
-    found: dict[str, Any] = {}
-    for index, item in enumerate(items):
-        at = where.at(f"[{index}]")
-        try:
-            question = _title(item, at)  # first: it checks that `item` is an object
-            found[question] = _answer(item, at)
-        except RowError as err:  # a lost answer does not lose the object or row it describes
-            problems.warning(err.code, err.message, err.where)
-    return found
+    # The title first: reading it checks that the item is an object.
+    return answers(items, where, problems, lambda item, at: (_title(item, at), _answer(item, at)))
 
 
 def _answer(item: dict[str, Any], where: Where) -> Any:
@@ -271,11 +262,6 @@ def _attempt(problems: Problems, read_one: Any, *args: Any) -> Any:
     except RowError as err:
         err.record(problems)
         return None
-
-
-def _skip_space(text: str, at: int) -> int:
-    match = SPACE.match(text, at)
-    return match.end() if match else at
 
 
 def _texts(value: Any) -> bool:

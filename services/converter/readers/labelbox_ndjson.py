@@ -10,6 +10,7 @@ from services.converter.readers import ReadOptions
 from services.converter.readers.common import (
     MAX_LINE_BYTES,
     RowError,
+    answers,
     field,
     json_lines,
     optional,
@@ -203,15 +204,8 @@ def _color(value: list[Any], where: Where) -> tuple[int, int, int]:
 
 def _answers(items: list[Any], where: Where, problems: Problems) -> dict[str, Any]:
     """`[{name, radio_answer | checklist_answers | text_answer}]` as {question: answer or [answers]}."""
-    found: dict[str, Any] = {}
-    for index, item in enumerate(items):
-        at = where.at(f"[{index}]")
-        try:
-            question = _name(item, at)  # first: it checks that `item` is an object
-            found[question] = _answer(item, at)
-        except RowError as err:  # a lost answer does not lose the object or row it describes
-            problems.warning(err.code, err.message, err.where)
-    return found
+    # The name first: reading it checks that the item is an object.
+    return answers(items, where, problems, lambda item, at: (_name(item, at), _answer(item, at)))
 
 
 def _answer(item: dict[str, Any], where: Where) -> Any:
