@@ -156,9 +156,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="folder to write one file per event type")
     p.set_defaults(command=write_schemas)
 
-    from services.converter.cli import add_commands as add_converter_commands  # light: imports nothing heavy
+    # Light modules: they import their heavy dependencies only when their command runs.
+    from services.converter.cli import add_commands as add_converter_commands
+    from services.recorder.cli import add_commands as add_recorder_commands
 
     add_converter_commands(commands)
+    add_recorder_commands(commands)
     return parser
 
 

@@ -87,6 +87,15 @@ def label_map(job_id: str) -> str:
     return job_prefix(job_id) + "records/label_map.pbtxt"
 
 
+def records_stats(job_id: str) -> str:
+    return job_prefix(job_id) + "records/stats.json"
+
+
+def records_sample(job_id: str, split: str, index: int) -> str:
+    """A picture of one example with its boxes drawn, for people to check the records at a glance."""
+    return job_prefix(job_id) + f"records/samples/{_split(split)}-{int(index):02d}.jpg"
+
+
 def model(job_id: str, run: str, *parts: str) -> str:
     tail = "/".join(clean_name(part) for part in parts)
     return job_prefix(job_id) + f"models/{check_id(run, 'run id')}/" + tail

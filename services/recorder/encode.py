@@ -1,0 +1,155 @@
+"""One image and its annotations -> everything a tf.train.Example needs, without TensorFlow.
+
+Runs in worker processes: the original JPEG or PNG bytes pass through untouched unless a transform is needed
+(EXIF rotation, another format, a resize); boxes are normalised; masks become one 0/1 PNG per instance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pycocotools import mask as rle_tools
+
+PASSTHROUGH = {"JPEG": "jpeg", "PNG": "png"}  # what the decoders' decode_image reads as is
+
+
+class SkipImage(ValueError):
+    """This image cannot become an example (missing, unreadable, wrong size); the rest goes on."""
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    include_masks: bool = False
+    max_side: int | None = None
+    jpeg_quality: int = 95
+
+
+@dataclass
+class Encoded:
+    source_id: str
+    filename: str
+    image: bytes
+    format: str
+    width: int
+    height: int
+    sha256: str
+    reencoded: bool
+    xmin: list[float] = field(default_factory=list)
+    xmax: list[float] = field(default_factory=list)
+    ymin: list[float] = field(default_factory=list)
+    ymax: list[float] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    crowd: list[int] = field(default_factory=list)
+    areas: list[float] = field(default_factory=list)
+    masks: list[bytes] = field(default_factory=list)
+
+
+def encode(
+    image: dict[str, Any], annotations: list[dict[str, Any]], names: dict[int, str], data: bytes, options: EncodeOptions
+) -> Encoded:
+    try:
+        picture = Image.open(io.BytesIO(data))
+        picture.load()  # decodes it all: a truncated file fails here, not in training's decode_image
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise SkipImage(f"not a readable image ({type(exc).__name__})") from None
+    with picture:
+        return _encode(picture, image, annotations, names, data, options)
+
+
+def _encode(
+    picture: Image.Image,
+    image: dict[str, Any],
+    annotations: list[dict[str, Any]],
+    names: dict[int, str],
+    data: bytes,
+    options: EncodeOptions,
+) -> Encoded:
+    orientation = picture.getexif().get(0x0112, 1)
+    rotated = orientation not in (1, None)
+    width, height = (picture.height, picture.width) if orientation in (5, 6, 7, 8) else picture.size
+    if (width, height) != (image["width"], image["height"]):
+        raise SkipImage(f"image is {width}x{height}, the COCO entry says {image['width']}x{image['height']}")
+    scale = _scale(width, height, options.max_side)
+    if picture.format in PASSTHROUGH and not rotated and scale == 1:
+        body, kind, size = data, PASSTHROUGH[picture.format], (width, height)
+    else:
+        body, size = _reencode(picture, scale, options.jpeg_quality)
+        kind = "jpeg"
+    result = Encoded(
+        str(image["id"]),
+        image["file_name"],
+        body,
+        kind,
+        size[0],
+        size[1],
+        hashlib.sha256(body).hexdigest(),
+        reencoded=body is not data,
+    )
+    for annotation in annotations:
+        _add_object(result, annotation, names, image, options, size)
+    return result
+
+
+def _add_object(
+    result: Encoded,
+    annotation: dict[str, Any],
+    names: dict[int, str],
+    image: dict[str, Any],
+    options: EncodeOptions,
+    size: tuple[int, int],
+) -> None:
+    x, y, w, h = annotation["bbox"]
+    width, height = image["width"], image["height"]
+    result.xmin.append(x / width)
+    result.xmax.append((x + w) / width)
+    result.ymin.append(y / height)
+    result.ymax.append((y + h) / height)
+    result.labels.append(int(annotation["category_id"]))
+    result.texts.append(names[annotation["category_id"]])
+    result.crowd.append(int(annotation.get("iscrowd", 0)))
+    result.areas.append(float(annotation.get("area", w * h)))
+    if options.include_masks:
+        result.masks.append(_mask_png(annotation, width, height, size))
+
+
+def _mask_png(annotation: dict[str, Any], width: int, height: int, size: tuple[int, int]) -> bytes:
+    """The instance's mask at the output size as a one-channel 0/1 PNG (the decoder casts, it does not scale)."""
+    segmentation = annotation.get("segmentation")
+    if isinstance(segmentation, dict):
+        counts = segmentation["counts"]
+        rle = segmentation if isinstance(counts, str | bytes) else rle_tools.frPyObjects(segmentation, height, width)
+        if isinstance(rle["counts"], str):
+            rle = {"size": rle["size"], "counts": rle["counts"].encode()}
+        bitmap = rle_tools.decode(rle)
+    elif segmentation:
+        bitmap = np.max(rle_tools.decode(rle_tools.frPyObjects(segmentation, height, width)), axis=2)
+    else:  # a box without a shape: the box is its mask
+        x, y, w, h = (round(v) for v in annotation["bbox"])
+        bitmap = np.zeros((height, width), dtype=np.uint8)
+        bitmap[y : y + h, x : x + w] = 1
+    mask = Image.fromarray(bitmap.astype(np.uint8))
+    if mask.size != size:
+        mask = mask.resize(size, Image.Resampling.NEAREST)
+    out = io.BytesIO()
+    mask.save(out, "PNG")
+    return out.getvalue()
+
+
+def _scale(width: int, height: int, max_side: int | None) -> float:
+    return 1.0 if max_side is None or max(width, height) <= max_side else max_side / max(width, height)
+
+
+def _reencode(picture: Image.Image, scale: float, quality: int) -> tuple[bytes, tuple[int, int]]:
+    upright = ImageOps.exif_transpose(picture).convert("RGB")
+    if scale != 1:
+        size = (max(1, round(upright.width * scale)), max(1, round(upright.height * scale)))
+        upright = upright.resize(size, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    upright.save(out, "JPEG", quality=quality)
+    return out.getvalue(), upright.size
