@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The embedded default end to end on the bundled sample: upload a Labelbox export and its images, start the
-# convert service, publish one request and wait for COCO, splits and the label report.
+# convert and records services, publish one request that chains them, and wait for COCO, splits, the label
+# report and the TFRecord shards.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 job=${1:?usage: run-sample.sh JOB_ID}
@@ -11,11 +12,14 @@ sample=deploy/local/sample
 
 "${cli[@]}" upload "$job" --export "$sample/export.ndjson" --images "$sample/images"
 "${cli[@]}" serve convert --max-events 1 &
-service=$!
-trap 'kill $service 2>/dev/null || true' EXIT
-"${cli[@]}" publish convert --job "$job" --set seed=1 --wait --timeout 300
-wait "$service"
+convert=$!
+"${cli[@]}" serve records --max-events 1 &
+records=$!
+trap 'kill $convert $records 2>/dev/null || true' EXIT
+"${cli[@]}" publish convert --job "$job" --set seed=1 --then records --wait --timeout 600
+wait "$convert" "$records"
 "${cli[@]}" status "$job"
-labels=$TRANSFERLINE_DATA_DIR/store/transferline/jobs/$job/labels
-cat "$labels/report.md"
-echo "artifacts: $labels/"
+artifacts=$TRANSFERLINE_DATA_DIR/store/transferline/jobs/$job
+cat "$artifacts/labels/report.md"
+ls "$artifacts/records"
+echo "artifacts: $artifacts/"

@@ -58,14 +58,13 @@ class Records:
 def build_records(
     splits: dict[str, dict[str, Any]], source: ImageSource, options: RecordOptions, publish: Publish
 ) -> Records:
-    categories = next((coco["categories"] for coco in splits.values()), [])
+    categories: list[dict[str, Any]] = next((coco["categories"] for coco in splits.values()), [])
     names = {c["id"]: c["name"] for c in categories}
     stats: dict[str, SplitStats] = {}
     samples: dict[str, list[bytes]] = {}
     with tempfile.TemporaryDirectory(prefix="records-") as scratch:
         for split, coco in splits.items():
             stats[split], samples[split] = _write_split(split, coco, names, source, options, Path(scratch), publish)
-    _check_skipped(stats, options.max_bad_fraction)
     return Records(stats, label_map(categories), samples)
 
 
@@ -90,7 +89,7 @@ def _write_split(
     tasks = [Task(image, by_image[image["id"]]) for image in coco["images"]]
     count = shard_count(coco, options, source.total_bytes([task.image["file_name"] for task in tasks]))
     paths = [scratch / f"{split}-{index:05d}-of-{count:05d}.tfrecord" for index in range(count)]
-    stats, samples = SplitStats(), []
+    stats, samples = SplitStats(), list[bytes]()
     writers = [tf.io.TFRecordWriter(str(path)) for path in paths]
     try:
         results = encode_all(tasks, source, names, options.encode, options.workers)
@@ -105,6 +104,7 @@ def _write_split(
     finally:
         for writer in writers:
             writer.close()
+    _check_skipped(split, stats, options.max_bad_fraction)  # before anything is published
     for index, path in enumerate(paths):
         stats.shards.append(publish(path, split, index, count))
         path.unlink(missing_ok=True)  # publish may have moved it
@@ -119,15 +119,14 @@ def _count(stats: SplitStats, item: Encoded) -> None:
     stats.per_class.update(item.texts)
 
 
-def _check_skipped(stats: dict[str, SplitStats], limit: float) -> None:
-    for split, found in stats.items():
-        total = found.images + len(found.skipped)
-        if total and len(found.skipped) / total > limit:
-            first = "; ".join(f"{s['file_name']}: {s['reason']}" for s in found.skipped[:3])
-            raise InvalidInput(
-                f"{split}: {len(found.skipped)} of {total} images could not be used, over the {limit:.0%} limit "
-                f"(first: {first})"
-            )
+def _check_skipped(split: str, stats: SplitStats, limit: float) -> None:
+    total = stats.images + len(stats.skipped)
+    if total and len(stats.skipped) / total > limit:
+        first = "; ".join(f"{s['file_name']}: {s['reason']}" for s in stats.skipped[:3])
+        raise InvalidInput(
+            f"{split}: {len(stats.skipped)} of {total} images could not be used, over the {limit:.0%} limit "
+            f"(first: {first})"
+        )
 
 
 def draw_boxes(item: Encoded, size: int = 320) -> bytes:

@@ -179,6 +179,7 @@ class Runner:
             message = f"the plan's next step {step.stage!r} is not a valid request: {exc}"
             self._outcome(event, "failed", reason="invalid-input", message=message)
             return
+        self._forever(lambda: self.bus.ensure_topics([next_event.topic]))  # its service may not have started yet
         self._publish(next_event)
 
     def _outcome(self, event: Event, kind: str, **fields: Any) -> None:

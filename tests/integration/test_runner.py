@@ -131,5 +131,17 @@ def test_the_plan_chains_the_next_stage_without_an_orchestrator(backend_settings
     assert types == [f"transferline.{first.name}.completed", f"transferline.{second.name}.completed"]
 
 
+def test_the_plan_chains_to_a_stage_whose_service_has_not_started_yet(backend_settings, tmp_path: Path):
+    pipeline = Pipeline.open(backend_settings)
+    first, second = stage_named(unique("copy"))(), stage_named(unique("copy"))()
+    job, ledger = unique("job-"), str(tmp_path / "ledger")
+    plan = [{"stage": second.name, "options": {"text": "later", "ledger": ledger}}]
+    pipeline.request(first.name, job, text="now", ledger=ledger, plan=plan)
+    pipeline.run_in_thread(first, max_events=1).join(60)  # the next stage's topic does not exist yet
+
+    pipeline.run_in_thread(second, max_events=1).join(60)
+    assert pipeline.store.get_bytes(keys.custom(job, second.name, "copy.txt")) == b"later"
+
+
 def _mine(messages: list[dict], job: str) -> list[dict]:
     return [m for m in messages if m["subject"] == job]
