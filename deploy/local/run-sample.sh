@@ -11,12 +11,13 @@ cli=(.venv/bin/transferline)
 sample=deploy/local/sample
 
 "${cli[@]}" upload "$job" --export "$sample/export.ndjson" --images "$sample/images"
-"${cli[@]}" serve convert --max-events 1 &
+"${cli[@]}" serve convert &
 convert=$!
-"${cli[@]}" serve records --max-events 1 &
+"${cli[@]}" serve records &
 records=$!
 trap 'kill $convert $records 2>/dev/null || true' EXIT
 "${cli[@]}" publish convert --job "$job" --set seed=1 --then records --wait --timeout 600
+kill -TERM "$convert" "$records"  # the services stop after their current message
 wait "$convert" "$records"
 "${cli[@]}" status "$job"
 artifacts=$TRANSFERLINE_DATA_DIR/store/transferline/jobs/$job
