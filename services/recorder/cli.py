@@ -22,6 +22,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--include-masks", action="store_true")
     p.add_argument("--max-side", type=int)
     p.add_argument("--workers", type=int, help="processes (default: one per core)")
+    p.add_argument("--verify-pixels", action="store_true", help="decode every image to catch damage inside it")
     p.set_defaults(command=records_command)
 
 
@@ -40,7 +41,7 @@ def records_command(args: argparse.Namespace) -> int:
         shutil.move(path, target)
         return str(target)
 
-    encode = EncodeOptions(include_masks=args.include_masks, max_side=args.max_side)
+    encode = EncodeOptions(args.include_masks, args.max_side, args.verify_pixels)
     options = RecordOptions(encode, args.num_shards, args.shard_mb, workers=args.workers)
     records = build_records(splits, ImageSource(folder=args.images), options, publish)
     (args.out / "label_map.pbtxt").write_text(records.label_map)

@@ -38,7 +38,7 @@ class RecordsStage(Stage[RecordsRequested]):
 
 
 def options(request: RecordsRequested) -> RecordOptions:
-    encode = EncodeOptions(include_masks=request.include_masks, max_side=request.max_side)
+    encode = EncodeOptions(request.include_masks, request.max_side, request.verify_pixels)
     return RecordOptions(encode, request.num_shards, request.shard_mb, request.max_bad_fraction)
 
 

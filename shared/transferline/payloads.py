@@ -116,6 +116,7 @@ class RecordsRequested(StageRequest):
     include_masks: bool = Field(False, description="write one PNG mask per instance (for Mask R-CNN)")
     max_side: PositiveInt | None = Field(None, description="shrink larger images to this longest side")
     max_bad_fraction: float = Field(0.05, ge=0, le=1, description="fail when more images than this are unusable")
+    verify_pixels: bool = Field(False, description="decode every image to catch damage inside it (slower)")
 
 
 class TrainRequested(StageRequest):

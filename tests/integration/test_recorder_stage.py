@@ -128,8 +128,9 @@ def test_stage_writes_shards_label_map_stats_and_samples(backend_settings, tmp_p
             assert len(feature(example, "image/object/mask")) == len(mine)
             assert max(feature(example, "image/width") + feature(example, "image/height")) <= 160
             x, y, w, h = mine[0]["bbox"]
-            assert feature(example, "image/object/bbox/xmin")[0] == pytest.approx(x / image["width"])
-            assert feature(example, "image/object/bbox/ymax")[0] == pytest.approx((y + h) / image["height"])
+            box = [feature(example, f"image/object/bbox/{side}")[0] for side in ("xmin", "ymin", "xmax", "ymax")]
+            width, height = image["width"], image["height"]  # boxes are normalised to the COCO size
+            assert box == pytest.approx([x / width, y / height, (x + w) / width, (y + h) / height], rel=1e-6)
             shrunk += max(image["width"], image["height"]) > 160
             if max(image["width"], image["height"]) <= 160:  # passed through untouched
                 original = pipeline.store.get_bytes(keys.images(job) + image["file_name"])
@@ -158,15 +159,18 @@ def test_stage_writes_shards_label_map_stats_and_samples(backend_settings, tmp_p
 
 
 def put_bad_images(pipeline: Pipeline, job: str, dataset: GtDataset) -> list[dict[str, str]]:
-    """One train split whose 2nd image is missing, 4th is garbage bytes and 6th has the wrong size; returns
-    the skipped entries stats.json should list, in order."""
+    """One train split whose 2nd image is missing, 4th is garbage bytes, 6th has the wrong size and 7th is cut
+    short; returns the skipped entries stats.json should list, in order."""
     coco = stored_coco(dataset, store_images(pipeline, job, dataset), job)
-    garbage = b"this is not a picture" * 10
-    garbage_key = keys.image(job, hashlib.sha256(garbage).hexdigest(), "jpg")
-    pipeline.store.put_bytes(garbage_key, garbage, "image/jpeg")
-    missing, unreadable, resized = coco["images"][1], coco["images"][3], coco["images"][5]
+    missing, unreadable, resized, truncated = (coco["images"][i] for i in (1, 3, 5, 6))
     missing["file_name"] = "ab/missing.jpg"
-    unreadable["file_name"] = garbage_key.removeprefix(keys.images(job))
+    for entry, data in [
+        (unreadable, b"this is not a picture" * 10),
+        (truncated, (whole := dataset.images[6].jpeg())[: len(whole) // 2]),
+    ]:
+        key = keys.image(job, hashlib.sha256(data).hexdigest(), "jpg")
+        pipeline.store.put_bytes(key, data, "image/jpeg")
+        entry["file_name"] = key.removeprefix(keys.images(job))
     resized["width"] += 1
     put_splits(pipeline, job, coco, {"train": len(coco["images"])})
     size = f"{resized['width'] - 1}x{resized['height']}"
@@ -177,6 +181,7 @@ def put_bad_images(pipeline: Pipeline, job: str, dataset: GtDataset) -> list[dic
             "file_name": resized["file_name"],
             "reason": f"image is {size}, the COCO entry says {resized['width']}x{resized['height']}",
         },
+        {"file_name": truncated["file_name"], "reason": "not a readable image (OSError)"},
     ]
 
 
@@ -186,7 +191,7 @@ def test_bad_images_are_reported_per_image_and_fail_the_stage_over_the_limit(bac
     dataset = make_dataset(seed=5, images=8)
     expected = put_bad_images(pipeline, tolerant, dataset)
     expected_strict = put_bad_images(pipeline, strict, dataset)
-    pipeline.request(stage.name, tolerant, num_shards=2, max_bad_fraction=0.5)
+    pipeline.request(stage.name, tolerant, num_shards=2, max_bad_fraction=0.6)
     pipeline.request(stage.name, strict, num_shards=2)
     pipeline.run_in_thread(stage, max_events=2).join(180)
 
@@ -194,17 +199,16 @@ def test_bad_images_are_reported_per_image_and_fail_the_stage_over_the_limit(bac
     assert kept["type"].endswith(".completed"), kept["data"]
     stats = json.loads(pipeline.store.get_bytes(keys.records_stats(tolerant)))["train"]
     assert stats["skipped"] == expected
-    assert stats["images"] == 5 and stats["skipped_count"] == 3 and kept["data"]["counters"]["train_skipped"] == 3
+    assert stats["images"] == 4 and stats["skipped_count"] == 4 and kept["data"]["counters"]["train_skipped"] == 4
     examples = read_examples(pipeline, [keys.records_shard(tolerant, "train", i, 2) for i in range(2)], tmp_path)
-    assert sorted(int(feature(e, "image/source_id")[0]) for e in examples) == [1, 3, 5, 7, 8]
+    assert sorted(int(feature(e, "image/source_id")[0]) for e in examples) == [1, 3, 5, 8]
 
     [failed] = pipeline.outcomes(strict, 1, timeout=180)
     assert failed["type"].endswith(".failed") and failed["data"]["reason"] == "invalid-input"
-    first = "; ".join(f"{s['file_name']}: {s['reason']}" for s in expected_strict)
-    assert failed["data"]["message"] == (
-        f"train: 3 of 8 images could not be used, over the 5% limit (first: {first})"
-    )
+    first = "; ".join(f"{s['file_name']}: {s['reason']}" for s in expected_strict[:3])
+    assert failed["data"]["message"] == f"train: 4 of 8 images could not be used, over the 5% limit (first: {first})"
     assert not pipeline.store.exists(keys.records_stats(strict))
+    assert not list(pipeline.store.list(keys.job_prefix(strict) + "records/"))  # nothing published
 
 
 def test_stage_without_coco_splits_asks_for_the_convert_stage(backend_settings) -> None:
