@@ -162,6 +162,10 @@ def main() -> None:
                 str(args.shards),
             ],
         }
+        # The same with one process: on few cores, shipping every image's bytes back from worker processes
+        # can cost more than the per-image work it spreads out.
+        commands["ours-1"] = [*commands["ours"], "--workers", "1"]
+        commands["ours-1"][commands["ours-1"].index("--out") + 1] = str(root / "ours-1")
         timed(commands["theirs"], repo)  # warm-up, untimed: both then read TF and the images from a warm cache
         seconds: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeat):
@@ -171,7 +175,7 @@ def main() -> None:
         median = {name: statistics.median(found) for name, found in seconds.items()}
 
         expected = sorted(image["id"] for image in coco["images"])
-        for name in ("theirs", "ours"):
+        for name in ("theirs", "ours", "ours-1"):
             found = source_ids(sorted((root / name).glob("train-*.tfrecord")))
             assert sorted(found) == expected, f"{name}: {len(found)} examples, expected {len(expected)}"
         print(f"both outputs hold {len(expected)} examples with the right source ids, in {args.shards} shards")
@@ -179,6 +183,7 @@ def main() -> None:
         rows = [
             ("tf-models create_coco_tf_record", median["theirs"]),
             ("transferline records", median["ours"]),
+            ("transferline records --workers 1", median["ours-1"]),
         ]
         bare = median["bare"]
         print(f"\n{'approach':<34} {'seconds':>8} {'images/s':>9} {'s - import tf':>14} {'images/s':>9}")
@@ -186,10 +191,11 @@ def main() -> None:
             work = total - bare
             print(f"{name:<34} {total:>8.2f} {args.images / total:>9.0f} {work:>14.2f} {args.images / work:>9.0f}")
         print(f"{'python -c ' + repr('import tensorflow'):<34} {bare:>8.2f}")
-        print(
-            f"ratio (theirs / ours): {median['theirs'] / median['ours']:.2f}x with imports, "
-            f"{(median['theirs'] - bare) / (median['ours'] - bare):.2f}x without TensorFlow's import"
-        )
+        for name, label in (("ours", "default"), ("ours-1", "--workers 1")):
+            print(
+                f"ratio theirs / ours ({label}): {median['theirs'] / median[name]:.2f}x with imports, "
+                f"{(median['theirs'] - bare) / (median[name] - bare):.2f}x without TensorFlow's import"
+            )
         if args.repeat > 1:
             print("all runs (s): " + "; ".join(f"{k} " + ", ".join(f"{s:.2f}" for s in v) for k, v in seconds.items()))
         if args.profile:
