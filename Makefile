@@ -45,6 +45,7 @@ infra-status:
 bench: install infra-up
 	$(PY) -m bench.handoff
 	$(PY) -m bench.converter
+	$(PY) -m bench.recorder
 
 clean: infra-down
 	rm -rf var .venv
