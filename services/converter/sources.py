@@ -59,6 +59,13 @@ class ExportSource:
     def single(self) -> ExportFile | None:
         return self.files[0] if len(self.files) == 1 else None
 
+    def one_file(self, what: str, *suffixes: str) -> ExportFile:
+        """The file of a one-file export: the only file, or the only one with these suffixes in a folder or zip."""
+        files = [self.single] if self.single else list(self.with_suffix(*suffixes))
+        if len(files) != 1 or files[0] is None:
+            raise InvalidInput(f"export {self.name}: a {what} is one {'/'.join(suffixes)} file, found {len(files)}")
+        return files[0]
+
     def with_suffix(self, *suffixes: str) -> Iterator[ExportFile]:
         return (f for f in self.files if f.suffix in suffixes)
 

@@ -214,7 +214,8 @@ def test_a_broken_task_is_dropped_with_its_row_named(tasks, row, field):
 
 
 def test_a_file_that_is_not_a_task_list_is_invalid_input():
-    with pytest.raises(InvalidInput, match=r"export\.json: a Label Studio JSON export is a list of tasks, not a dict"):
+    expected = r"export\.json: a Label Studio JSON export is a list of tasks, not a JSON object"
+    with pytest.raises(InvalidInput, match=expected):
         read_tasks({"images": []})
     problems = Problems()
     truncated = ExportSource("e.json", [ExportFile("e.json", b'[{"id": 1, "data": {"image": "a.jpg"},\n "annot')])

@@ -76,6 +76,19 @@ def answers(
     return found
 
 
+def load_array(file: ExportFile, description: str) -> list[Any]:
+    """A file that must hold a JSON array; `description` says what it is for the error message."""
+    value = load_json(file)
+    if not isinstance(value, list):
+        raise InvalidInput(f"{file.name}: a {description}, not a JSON {json_kind(value)}")
+    return value
+
+
+def json_kind(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
 def json_lines(file: ExportFile, problems: Problems) -> Iterator[tuple[Where, Any]]:
     """(where, value) per non-empty line; a broken or oversized line is recorded and skipped, not fatal."""
     for number, line in enumerate(file.data.split(b"\n"), start=1):

@@ -20,13 +20,12 @@ from services.converter.readers.common import (
     RowError,
     field,
     first_array_item,
-    load_json,
+    load_array,
     number,
     optional,
     turned_rectangle,
 )
-from services.converter.sources import ExportFile, ExportSource
-from transferline.errors import InvalidInput
+from services.converter.sources import ExportSource
 
 FORMAT = "label-studio"
 _REGIONS: dict[str, ShapeKind] = {
@@ -51,10 +50,8 @@ def sniff(source: ExportSource) -> bool:
 
 
 def read(source: ExportSource, options: ReadOptions, problems: Problems) -> ReadResult:
-    file = _export_file(source)
-    tasks = load_json(file)
-    if not isinstance(tasks, list):
-        raise InvalidInput(f"{file.name}: a Label Studio JSON export is a list of tasks, not a {type(tasks).__name__}")
+    file = source.one_file("Label Studio JSON export", ".json")
+    tasks = load_array(file, "Label Studio JSON export is a list of tasks")
     images = []
     for index, task in enumerate(tasks):
         where = _task_where(task, index)
@@ -66,13 +63,6 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
         if image is not None:
             images.append(image)
     return ReadResult(FORMAT, images)
-
-
-def _export_file(source: ExportSource) -> ExportFile:
-    files = list(source.with_suffix(".json"))
-    if len(files) != 1:
-        raise InvalidInput(f"export {source.name}: expected one Label Studio .json file, found {len(files)}")
-    return files[0]
 
 
 def _task_where(task: Any, index: int) -> Where:

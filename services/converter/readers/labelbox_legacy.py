@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import shapely.wkt
@@ -22,12 +23,13 @@ from services.converter.readers.common import (
     answers,
     field,
     first_array_item,
-    load_json,
+    json_kind,
+    load_array,
     optional,
     url_file_name,
     xy_points,
 )
-from services.converter.sources import ExportFile, ExportSource
+from services.converter.sources import ExportSource
 from transferline.errors import InvalidInput
 
 FORMAT = "labelbox-json"
@@ -45,12 +47,8 @@ def sniff(source: ExportSource) -> bool:
 
 
 def read(source: ExportSource, options: ReadOptions, problems: Problems) -> ReadResult:
-    file = _export_file(source)
-    rows = load_json(file)
-    if not isinstance(rows, list):
-        raise InvalidInput(
-            f"{file.name}: a Labelbox JSON export is an array of label rows, not a JSON {json_kind(rows)}"
-        )
+    file = source.one_file("Labelbox JSON export", ".json")
+    rows = load_array(file, "Labelbox JSON export is an array of label rows")
     origin: Frame = "top-left" if options.legacy_y_origin == "top-left" else "bottom-left"
     start, old_rows = len(problems.items), 0
     images: list[LabeledImage] = []
@@ -91,13 +89,6 @@ def point_shape(obj: dict[str, Any], key: str, where: Where) -> Shape:
     return Shape("", "point", at, polygons=[[(field(value, "x", float, at), field(value, "y", float, at))]])
 
 
-def _export_file(source: ExportSource) -> ExportFile:
-    files = [source.single] if source.single else list(source.with_suffix(".json"))
-    if len(files) != 1 or files[0] is None:
-        raise InvalidInput(f"export {source.name}: a Labelbox JSON export is one .json file, found {len(files)}")
-    return files[0]
-
-
 def _row_where(index: int, row: Any) -> Where:
     label_id = row.get("ID") if isinstance(row, dict) else None
     return Where(f"row {index} (ID {label_id})" if isinstance(label_id, str) else f"row {index}")
@@ -130,12 +121,26 @@ def _read_row(row: Any, where: Where, origin: Frame, problems: Problems) -> tupl
 
 
 def _read_objects(label: dict[str, Any], where: Where, image: LabeledImage, problems: Problems) -> None:
-    for index, obj in enumerate(optional(label, "objects", list, where) or []):
+    add_objects(label, where, image, problems, _object, _answers)
+
+
+def add_objects(
+    container: dict[str, Any],
+    where: Where,
+    image: LabeledImage,
+    problems: Problems,
+    read_object: Callable[[Any, Where, Problems], Shape],
+    read_answers: Callable[[list[Any], Where, Problems], dict[str, Any]],
+) -> None:
+    """`objects` and `classifications` (both Labelbox exports): a broken object is recorded, the rest kept."""
+    for index, obj in enumerate(optional(container, "objects", list, where) or []):
         try:
-            image.shapes.append(_object(obj, where.at(f"objects[{index}]"), problems))
+            image.shapes.append(read_object(obj, where.at(f"objects[{index}]"), problems))
         except RowError as err:
             err.record(problems)
-    answers = _answers(optional(label, "classifications", list, where) or [], where.at("classifications"), problems)
+    answers = read_answers(
+        optional(container, "classifications", list, where) or [], where.at("classifications"), problems
+    )
     if answers:
         image.attributes["classifications"] = answers
 
@@ -266,11 +271,6 @@ def _attempt(problems: Problems, read_one: Any, *args: Any) -> Any:
 
 def _texts(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
-
-
-def json_kind(value: Any) -> str:
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def first_problem(problems: Problems, start: int) -> str:

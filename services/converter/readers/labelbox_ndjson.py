@@ -12,13 +12,14 @@ from services.converter.readers.common import (
     RowError,
     answers,
     field,
+    json_kind,
     json_lines,
     optional,
     url_file_name,
     xy_points,
 )
-from services.converter.readers.labelbox_legacy import first_problem, json_kind, point_shape, tlhw_box
-from services.converter.sources import ExportFile, ExportSource
+from services.converter.readers.labelbox_legacy import add_objects, first_problem, point_shape, tlhw_box
+from services.converter.sources import ExportSource
 from transferline.errors import InvalidInput
 
 FORMAT = "labelbox-ndjson"
@@ -49,7 +50,7 @@ def sniff(source: ExportSource) -> bool:
 
 
 def read(source: ExportSource, options: ReadOptions, problems: Problems) -> ReadResult:
-    file = _export_file(source)
+    file = source.one_file("Labelbox NDJSON export", *SUFFIXES)
     start = len(problems.items)
     images: list[LabeledImage] = []
     for where, value in json_lines(file, problems):
@@ -61,13 +62,6 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
         raise InvalidInput(f"{file.name}: no data row could be read{first_problem(problems, start)}")
     categories = list(dict.fromkeys(shape.category for image in images for shape in image.shapes))
     return ReadResult(FORMAT, images, categories)
-
-
-def _export_file(source: ExportSource) -> ExportFile:
-    files = [source.single] if source.single else list(source.with_suffix(*SUFFIXES))
-    if len(files) != 1 or files[0] is None:
-        raise InvalidInput(f"export {source.name}: a Labelbox NDJSON export is one file, found {len(files)}")
-    return files[0]
 
 
 def _first_line(data: bytes) -> bytes:
@@ -145,14 +139,7 @@ def _read_label(label: dict[str, Any], where: Where, image: LabeledImage, proble
     at = where.at("annotations")
     if "frames" in annotations:
         raise RowError(at.at("frames"), "video rows are not images")
-    for index, obj in enumerate(optional(annotations, "objects", list, at) or []):
-        try:
-            image.shapes.append(_object(obj, at.at(f"objects[{index}]"), problems))
-        except RowError as err:
-            err.record(problems)
-    answers = _answers(optional(annotations, "classifications", list, at) or [], at.at("classifications"), problems)
-    if answers:
-        image.attributes["classifications"] = answers
+    add_objects(annotations, at, image, problems, _object, _answers)
 
 
 def _object(obj: Any, where: Where, problems: Problems) -> Shape:
