@@ -83,7 +83,8 @@ def upload(args: argparse.Namespace) -> int:
     if args.images is not None:
         if not args.images.is_dir():
             raise InvalidInput(f"--images {args.images} is not a folder")
-        added = manifest.add_images(store, args.job, sorted(p for p in args.images.rglob("*") if p.is_file()))
+        paths = sorted(p for p in args.images.rglob("*") if p.is_file())
+        added = manifest.add_images(store, args.job, ((p.name, p.read_bytes()) for p in paths))
         print(f"{len(added)} new images -> {keys.images(args.job)} (manifest {keys.image_manifest(args.job)})")
     return 0
 

@@ -7,7 +7,6 @@ import hashlib
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO
 
 from PIL import Image, UnidentifiedImageError
@@ -73,15 +72,14 @@ def read_manifest(store: Store, job_id: str) -> Iterator[ImageRecord]:
             raise InvalidInput(f"{key} line {number}: {exc.errors()[0]['msg']}") from None
 
 
-def add_images(store: Store, job_id: str, paths: Iterable[Path]) -> list[ImageRecord]:
-    """Store local image files content-addressed, as the downloader does, and extend the job's manifest.
+def add_images(store: Store, job_id: str, files: Iterable[tuple[str, bytes]]) -> list[ImageRecord]:
+    """Store images (file name, bytes) content-addressed, as the downloader does, and extend the job's manifest.
 
-    For images already on disk (no download needed). Files that are not images are skipped.
+    For images already at hand (no download needed). Files that are not images are skipped.
     """
     known = {record.sha256: record for record in read_manifest(store, job_id)}
     added = []
-    for path in paths:
-        data = path.read_bytes()
+    for name, data in files:
         header = read_header(io.BytesIO(data))
         digest = hashlib.sha256(data).hexdigest()
         if header is None or digest in known:
@@ -95,8 +93,8 @@ def add_images(store: Store, job_id: str, paths: Iterable[Path]) -> list[ImageRe
             height=header.height,
             format=header.format,
             bytes=len(data),
-            file_name=path.name,
-            global_key=path.name,
+            file_name=name,
+            global_key=name,
         )
         known[digest] = record
         added.append(record)

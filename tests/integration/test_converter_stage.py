@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 
@@ -10,18 +9,9 @@ from PIL import Image
 
 from services.converter.stage import ConvertStage
 from tests.support.exports import labelbox_ndjson
-from tests.support.harness import Pipeline, unique
+from tests.support.harness import Pipeline, renamed, store_images, unique
 from tests.support.labels import GtDataset, GtImage, make_dataset
-from transferline import events, keys, status
-from transferline.manifest import ImageRecord
-from transferline.payloads import ConvertRequested
-
-
-def convert_stage() -> ConvertStage:
-    """The real stage under a name of its own, so tests on the shared Kafka never read each other's requests."""
-    name = unique("convert")
-    events.REGISTRY.register_stage(name, ConvertRequested)
-    return type(f"ConvertStage_{name}", (ConvertStage,), {"name": name})()
+from transferline import keys, status
 
 
 def smaller_copy(image: GtImage) -> bytes:
@@ -30,27 +20,12 @@ def smaller_copy(image: GtImage) -> bytes:
     return out.getvalue()
 
 
-def store_images(pipeline: Pipeline, job: str, dataset: GtDataset, manifest: bool = True) -> dict[str, str]:
-    """Put each image where the downloader would, with its manifest line; returns file name -> store key."""
-    lines, stored = [], {}
-    for image in dataset.images:
-        data = smaller_copy(dataset.images[0]) if image.file_name == "copy.jpg" else image.jpeg()
-        record = ImageRecord(
-            sha256=(digest := hashlib.sha256(data).hexdigest()),
-            key=keys.image(job, digest, "jpg"),
-            width=image.width,
-            height=image.height,
-            format="jpeg",
-            bytes=len(data),
-            url=f"http://images.test/{image.file_name}",
-            global_key=image.file_name,
-        )
-        pipeline.store.put_bytes(record.key, data, "image/jpeg")
-        lines.append(record.to_line())
-        stored[image.file_name] = record.key
-    if manifest:
-        pipeline.store.put_bytes(keys.image_manifest(job), "".join(lines).encode())
-    return stored
+def pictures(dataset: GtDataset) -> dict[str, bytes]:
+    """The dataset's images; `copy.jpg` is a re-encoded copy of the first (a near-duplicate)."""
+    return {
+        image.file_name: smaller_copy(dataset.images[0]) if image.file_name == "copy.jpg" else image.jpeg()
+        for image in dataset.images
+    }
 
 
 def dataset_with_a_copy() -> GtDataset:
@@ -62,9 +37,9 @@ def dataset_with_a_copy() -> GtDataset:
 
 def test_stage_converts_an_export_against_stored_images(backend_settings) -> None:
     pipeline = Pipeline.open(backend_settings)
-    stage, job = convert_stage(), unique("job-")
+    stage, job = renamed(ConvertStage), unique("job-")
     dataset = dataset_with_a_copy()
-    stored = store_images(pipeline, job, dataset)
+    stored = store_images(pipeline.store, job, pictures(dataset))
     for name, data in labelbox_ndjson.write(dataset).items():
         pipeline.store.put_bytes(keys.raw_labels(job, name), data)
     pipeline.request(stage.name, job, split={"train": 0.5, "val": 0.25, "test": 0.25}, seed=3)
@@ -92,9 +67,10 @@ def test_stage_reads_sizes_from_stored_images_when_there_is_no_manifest(backend_
     """Without the downloader's manifest, rows match stored images by the digest in their URL (as when the
     images were given to Labelbox as links into the store) and sizes come from the image headers."""
     pipeline = Pipeline.open(backend_settings)
-    stage, job = convert_stage(), unique("job-")
+    stage, job = renamed(ConvertStage), unique("job-")
     dataset = make_dataset(seed=4, images=3)
-    stored = store_images(pipeline, job, dataset, manifest=False)
+    stored = store_images(pipeline.store, job, pictures(dataset))
+    pipeline.store.delete(keys.image_manifest(job))
     rows = [json.loads(line) for line in next(iter(labelbox_ndjson.write(dataset).values())).splitlines()]
     for line in rows:
         line["data_row"] = {
@@ -117,7 +93,7 @@ def test_stage_reads_sizes_from_stored_images_when_there_is_no_manifest(backend_
 
 def test_stage_fails_clearly_on_a_broken_export_and_keeps_serving(backend_settings) -> None:
     pipeline = Pipeline.open(backend_settings)
-    stage, job, later = convert_stage(), unique("job-"), unique("job-")
+    stage, job, later = renamed(ConvertStage), unique("job-"), unique("job-")
     pipeline.store.put_bytes(keys.raw_labels(job, "export.json"), b'[{"ID": "a", "Label": {"objects": [')
     pipeline.request(stage.name, job)
     pipeline.request(stage.name, later, exports=["missing.ndjson"])

@@ -14,40 +14,9 @@ import tensorflow as tf
 from PIL import Image
 
 from services.recorder.stage import RecordsStage
-from tests.support.harness import Pipeline, unique
+from tests.support.harness import Pipeline, renamed, store_images, unique
 from tests.support.labels import GtDataset, make_dataset, truth_coco
-from transferline import events, keys, status
-from transferline.manifest import ImageRecord
-from transferline.payloads import RecordsRequested
-
-
-def records_stage() -> RecordsStage:
-    """The real stage under a name of its own, so tests on the shared Kafka never read each other's requests."""
-    name = unique("records")
-    events.REGISTRY.register_stage(name, RecordsRequested)
-    return type(f"RecordsStage_{name}", (RecordsStage,), {"name": name})()
-
-
-def store_images(pipeline: Pipeline, job: str, dataset: GtDataset) -> dict[str, str]:
-    """Put each image where the downloader would (content-addressed), with its manifest; file name -> key."""
-    lines, stored = [], {}
-    for image in dataset.images:
-        data = image.jpeg()
-        record = ImageRecord(
-            sha256=(digest := hashlib.sha256(data).hexdigest()),
-            key=keys.image(job, digest, "jpg"),
-            width=image.width,
-            height=image.height,
-            format="jpeg",
-            bytes=len(data),
-            url=f"http://images.test/{image.file_name}",
-            global_key=image.file_name,
-        )
-        pipeline.store.put_bytes(record.key, data, "image/jpeg")
-        lines.append(record.to_line())
-        stored[image.file_name] = record.key
-    pipeline.store.put_bytes(keys.image_manifest(job), "".join(lines).encode())
-    return stored
+from transferline import keys, status
 
 
 def put_splits(pipeline: Pipeline, job: str, coco: dict[str, Any], splits: dict[str, int]) -> dict[str, dict]:
@@ -91,9 +60,9 @@ def feature(example: tf.train.Example, name: str) -> list:
 
 def test_stage_writes_shards_label_map_stats_and_samples(backend_settings, tmp_path: Path) -> None:
     pipeline = Pipeline.open(backend_settings)
-    stage, job = records_stage(), unique("job-")
+    stage, job = renamed(RecordsStage), unique("job-")
     dataset = make_dataset(seed=21, images=40, categories=("bottle", "can", "cup"))
-    stored = store_images(pipeline, job, dataset)
+    stored = store_images(pipeline.store, job, dataset.pictures())
     # 32 train images go through the worker pool, 8 val images are encoded in-process: both paths.
     splits = put_splits(pipeline, job, stored_coco(dataset, stored, job), {"train": 32, "val": 8})
     pipeline.request(stage.name, job, num_shards=3, max_side=160, include_masks=True)
@@ -161,7 +130,7 @@ def test_stage_writes_shards_label_map_stats_and_samples(backend_settings, tmp_p
 def put_bad_images(pipeline: Pipeline, job: str, dataset: GtDataset) -> list[dict[str, str]]:
     """One train split whose 2nd image is missing, 4th is garbage bytes, 6th has the wrong size and 7th is cut
     short; returns the skipped entries stats.json should list, in order."""
-    coco = stored_coco(dataset, store_images(pipeline, job, dataset), job)
+    coco = stored_coco(dataset, store_images(pipeline.store, job, dataset.pictures()), job)
     missing, unreadable, resized, truncated = (coco["images"][i] for i in (1, 3, 5, 6))
     missing["file_name"] = "ab/missing.jpg"
     for entry, data in [
@@ -187,7 +156,7 @@ def put_bad_images(pipeline: Pipeline, job: str, dataset: GtDataset) -> list[dic
 
 def test_bad_images_are_reported_per_image_and_fail_the_stage_over_the_limit(backend_settings, tmp_path) -> None:
     pipeline = Pipeline.open(backend_settings)
-    stage, tolerant, strict = records_stage(), unique("job-"), unique("job-")
+    stage, tolerant, strict = renamed(RecordsStage), unique("job-"), unique("job-")
     dataset = make_dataset(seed=5, images=8)
     expected = put_bad_images(pipeline, tolerant, dataset)
     expected_strict = put_bad_images(pipeline, strict, dataset)
@@ -213,7 +182,7 @@ def test_bad_images_are_reported_per_image_and_fail_the_stage_over_the_limit(bac
 
 def test_stage_without_coco_splits_asks_for_the_convert_stage(backend_settings) -> None:
     pipeline = Pipeline.open(backend_settings)
-    stage, job = records_stage(), unique("job-")
+    stage, job = renamed(RecordsStage), unique("job-")
     empty = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "cup"}]}
     pipeline.store.put_bytes(keys.coco(job, "test"), json.dumps(empty).encode())  # a split without images
     pipeline.request(stage.name, job)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from transferline import events, jobs
+from transferline import events, jobs, manifest
 from transferline.bus import Bus, open_bus
 from transferline.runner import Runner
 from transferline.settings import Settings
@@ -20,6 +20,18 @@ from transferline.store import Store, open_store
 
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def renamed(stage_class: type[Stage]) -> Stage:
+    """A built-in stage under a name of its own, so tests on the shared Kafka never read each other's requests."""
+    name = unique(stage_class.name)
+    events.REGISTRY.register_stage(name, stage_class.Request)
+    return type(f"{stage_class.__name__}_{name}", (stage_class,), {"name": name})()
+
+
+def store_images(store: Store, job: str, pictures: dict[str, bytes]) -> dict[str, str]:
+    """Store images as the downloader would (content-addressed, with the manifest); file name -> store key."""
+    return {record.file_name or "": record.key for record in manifest.add_images(store, job, pictures.items())}
 
 
 @dataclass

@@ -52,6 +52,9 @@ class GtDataset:
     images: list[GtImage]
     categories: list[str]
 
+    def pictures(self) -> dict[str, bytes]:
+        return {image.file_name: image.jpeg() for image in self.images}
+
     def write_images(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         for image in self.images:
