@@ -69,15 +69,13 @@ def convert_command(args: argparse.Namespace) -> int:
 
 
 def validate_command(args: argparse.Namespace) -> int:
-    from services.converter.validate import render_problems, validate_file
+    from services.converter.validate import render_result, validate_file
 
     result = validate_file(args.file, repair=args.repair, out=args.out)
     if args.json:
         print(json.dumps([problem.as_dict() for problem in result.problems.items], indent=2))
     else:
-        print(render_problems(result.problems), end="")
-    if result.repaired_path is not None:
-        print(f"repaired copy: {result.repaired_path}")
+        print(render_result(args.file, result))
     return result.exit_code
 
 
