@@ -103,8 +103,8 @@ def source_ids(shards: list[Path]) -> list[int]:
 def profile_in_process(images: Path, labels: Path, shards: int) -> None:
     """Our path with workers=1 under cProfile (workers' time is invisible to a profiler in the parent)."""
     from services.recorder.cli import _read_splits
-    from services.recorder.parallel import ImageSource
     from services.recorder.records import RecordOptions, build_records
+    from services.recorder.source import ImageSource
 
     splits = _read_splits(labels)
     options = RecordOptions(num_shards=shards, workers=1)

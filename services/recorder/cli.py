@@ -28,8 +28,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def records_command(args: argparse.Namespace) -> int:
     from services.recorder.encode import EncodeOptions
-    from services.recorder.parallel import ImageSource
     from services.recorder.records import RecordOptions, build_records
+    from services.recorder.source import ImageSource
 
     splits = _read_splits(args.labels)
     if not args.images.is_dir():

@@ -1,10 +1,12 @@
-"""The tf.train.Example layout Model Garden's TfExampleDecoder and the TF OD API read: every key spelled here."""
+"""The tf.train.Example layout Model Garden's TfExampleDecoder and the TF OD API read: every key spelled here.
+Built with `tfrecord`'s messages, so no TensorFlow."""
 
 from __future__ import annotations
 
-import tensorflow as tf
+from typing import Any
 
 from services.recorder.encode import Encoded
+from services.recorder.tfrecord import BytesList, Example, Feature, Features, FloatList, Int64List
 
 ENCODED = "image/encoded"
 FORMAT = "image/format"
@@ -44,16 +46,17 @@ def to_example(item: Encoded) -> bytes:
     }
     if item.masks:
         feature[MASK] = _bytes(item.masks)
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # deterministic: map entries sorted by key (otherwise their order follows a per-process hash seed)
+    return bytes(Example(features=Features(feature=feature)).SerializeToString(deterministic=True))
 
 
-def _bytes(values: list[bytes]) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+def _bytes(values: list[bytes]) -> Any:
+    return Feature(bytes_list=BytesList(value=values))
 
 
-def _ints(values: list[int]) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+def _ints(values: list[int]) -> Any:
+    return Feature(int64_list=Int64List(value=values))
 
 
-def _floats(values: list[float]) -> tf.train.Feature:
-    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+def _floats(values: list[float]) -> Any:
+    return Feature(float_list=FloatList(value=values))

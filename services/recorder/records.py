@@ -1,27 +1,29 @@
 """COCO splits -> sharded TFRecords, a label map, per-split stats and sample pictures; shared by the stage and
-`transferline records`. Shards are written to local files one example at a time, then handed to `publish`."""
+`transferline records`. Each shard is written whole to a local file by one process (`shard.ShardWriter`); once
+every shard of a split is written and the split has passed its bad-image limit, they are handed to `publish` in
+order."""
 
 from __future__ import annotations
 
-import io
 import math
+import multiprocessing
+import os
 import tempfile
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import tensorflow as tf
-from PIL import Image, ImageDraw
-
-from services.recorder.encode import Encoded, EncodeOptions
-from services.recorder.features import to_example
+from services.recorder.encode import EncodeOptions
 from services.recorder.label_map import label_map
-from services.recorder.parallel import ImageSource, Task, encode_all
+from services.recorder.shard import ShardJob, ShardResult, ShardWriter, SplitStats, Task
+from services.recorder.source import ImageSource
 from transferline.errors import InvalidInput
 
 Publish = Callable[[Path, str, int, int], str]  # (local shard, split, index, count) -> where it went
+IN_PROCESS_BELOW = 32  # images; starting workers costs more than it saves for small splits
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,20 +37,6 @@ class RecordOptions:
 
 
 @dataclass
-class SplitStats:
-    images: int = 0
-    objects: int = 0
-    bytes: int = 0
-    reencoded: int = 0
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    per_class: Counter[str] = field(default_factory=Counter)
-    shards: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "skipped_count": len(self.skipped), "per_class": dict(sorted(self.per_class.items()))}
-
-
-@dataclass
 class Records:
     stats: dict[str, SplitStats]
     label_map: str
@@ -59,12 +47,17 @@ def build_records(
     splits: dict[str, dict[str, Any]], source: ImageSource, options: RecordOptions, publish: Publish
 ) -> Records:
     categories: list[dict[str, Any]] = next((coco["categories"] for coco in splits.values()), [])
-    names = {c["id"]: c["name"] for c in categories}
+    writer = ShardWriter(source, {c["id"]: c["name"] for c in categories}, options.encode, options.samples)
     stats: dict[str, SplitStats] = {}
     samples: dict[str, list[bytes]] = {}
     with tempfile.TemporaryDirectory(prefix="records-") as scratch:
         for split, coco in splits.items():
-            stats[split], samples[split] = _write_split(split, coco, names, source, options, Path(scratch), publish)
+            jobs = _shard_jobs(split, coco, source, options, Path(scratch))
+            stats[split], samples[split] = _merge(_run(writer, jobs, options.workers), options.samples)
+            _check_skipped(split, stats[split], options.max_bad_fraction)  # before anything is published
+            for index, job in enumerate(jobs):
+                stats[split].shards.append(publish(job.path, split, index, len(jobs)))
+                job.path.unlink(missing_ok=True)  # publish may have moved it
     return Records(stats, label_map(categories), samples)
 
 
@@ -74,49 +67,42 @@ def shard_count(coco: dict[str, Any], options: RecordOptions, total_bytes: int) 
     return max(1, min(len(coco["images"]), math.ceil(total_bytes / (options.shard_mb * 2**20))))
 
 
-def _write_split(
-    split: str,
-    coco: dict[str, Any],
-    names: dict[int, str],
-    source: ImageSource,
-    options: RecordOptions,
-    scratch: Path,
-    publish: Publish,
-) -> tuple[SplitStats, list[bytes]]:
+def _shard_jobs(
+    split: str, coco: dict[str, Any], source: ImageSource, options: RecordOptions, scratch: Path
+) -> list[ShardJob]:
+    """Shard i holds the images at positions i, i + n, i + 2n, ...: the same input, the same shards."""
     by_image: defaultdict[Any, list[dict[str, Any]]] = defaultdict(list)
     for annotation in coco["annotations"]:
         by_image[annotation["image_id"]].append(annotation)
-    tasks = [Task(image, by_image[image["id"]]) for image in coco["images"]]
-    count = shard_count(coco, options, source.total_bytes([task.image["file_name"] for task in tasks]))
-    paths = [scratch / f"{split}-{index:05d}-of-{count:05d}.tfrecord" for index in range(count)]
-    stats, samples = SplitStats(), list[bytes]()
-    writers = [tf.io.TFRecordWriter(str(path)) for path in paths]
-    try:
-        results = encode_all(tasks, source, names, options.encode, options.workers)
-        for number, (task, result) in enumerate(results):
-            if isinstance(result, str):
-                stats.skipped.append({"file_name": task.image["file_name"], "reason": result})
-                continue
-            writers[number % count].write(to_example(result))  # by position: the same input, the same shards
-            _count(stats, result)
-            if len(samples) < options.samples:
-                samples.append(draw_boxes(result))
-    finally:
-        for writer in writers:
-            writer.close()
-    _check_skipped(split, stats, options.max_bad_fraction)  # before anything is published
-    for index, path in enumerate(paths):
-        stats.shards.append(publish(path, split, index, count))
-        path.unlink(missing_ok=True)  # publish may have moved it
-    return stats, samples
+    tasks = [Task(position, image, by_image[image["id"]]) for position, image in enumerate(coco["images"])]
+    count = shard_count(coco, options, source.total_bytes([image["file_name"] for image in coco["images"]]))
+    return [
+        ShardJob(scratch / f"{split}-{index:05d}-of-{count:05d}.tfrecord", tasks[index::count])
+        for index in range(count)
+    ]
 
 
-def _count(stats: SplitStats, item: Encoded) -> None:
-    stats.images += 1
-    stats.objects += len(item.labels)
-    stats.bytes += len(item.image)
-    stats.reencoded += item.reencoded
-    stats.per_class.update(item.texts)
+def _run(writer: ShardWriter, jobs: list[ShardJob], workers: int | None) -> list[ShardResult]:
+    """Every shard written, in spawned worker processes (image work is CPU-bound: the GIL would serialise it)
+    when there is enough of it for more than one."""
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    if workers == 1 or sum(len(job.tasks) for job in jobs) < IN_PROCESS_BELOW:
+        return [writer(job) for job in jobs]
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        return pool.map(writer, jobs, chunksize=1)
+
+
+def _merge(results: list[ShardResult], samples: int) -> tuple[SplitStats, list[bytes]]:
+    """A split's stats from its shards', skipped images in input order, and the first samples in input order."""
+    stats = SplitStats()
+    for result in results:
+        stats.add(result.stats)
+    stats.skipped = _by_position([skipped for result in results for skipped in result.skipped])
+    return stats, _by_position([sample for result in results for sample in result.samples])[:samples]
+
+
+def _by_position(found: list[tuple[int, T]]) -> list[T]:
+    return [value for _, value in sorted(found, key=lambda pair: pair[0])]
 
 
 def _check_skipped(split: str, stats: SplitStats, limit: float) -> None:
@@ -127,18 +113,3 @@ def _check_skipped(split: str, stats: SplitStats, limit: float) -> None:
             f"{split}: {len(stats.skipped)} of {total} images could not be used, over the {limit:.0%} limit "
             f"(first: {first})"
         )
-
-
-def draw_boxes(item: Encoded, size: int = 320) -> bytes:
-    """A small JPEG of the example's image with its boxes and class names, for people to check at a glance."""
-    with Image.open(io.BytesIO(item.image)) as picture:
-        canvas = picture.convert("RGB")
-    canvas.thumbnail((size, size))
-    pen = ImageDraw.Draw(canvas)
-    w, h = canvas.size
-    for x0, x1, y0, y1, text in zip(item.xmin, item.xmax, item.ymin, item.ymax, item.texts, strict=True):
-        pen.rectangle([x0 * w, y0 * h, x1 * w, y1 * h], outline=(255, 40, 40), width=2)
-        pen.text((x0 * w + 2, y0 * h + 1), text, fill=(255, 255, 0))
-    out = io.BytesIO()
-    canvas.save(out, "JPEG", quality=85)
-    return out.getvalue()

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from services.recorder.encode import EncodeOptions
-from services.recorder.parallel import ImageSource
 from services.recorder.records import RecordOptions, Records, build_records
+from services.recorder.source import ImageSource
 from transferline import keys
 from transferline.errors import InvalidInput
 from transferline.payloads import RecordsRequested

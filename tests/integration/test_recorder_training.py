@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.recorder.parallel import ImageSource
 from services.recorder.records import RecordOptions, build_records
+from services.recorder.source import ImageSource
 from tests.support.labels import make_dataset, truth_coco
 
 

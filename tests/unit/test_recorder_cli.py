@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import tensorflow as tf
 
+from services.recorder.records import IN_PROCESS_BELOW
 from tests.support.labels import make_dataset, truth_coco
 from transferline.cli import EXIT_USAGE, main
 
@@ -103,3 +106,22 @@ def test_bad_input_exits_2_with_a_message(tmp_path: Path, case: str, message: st
     assert code == EXIT_USAGE
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_records_never_imports_tensorflow(tmp_path: Path) -> None:
+    """The command as a user runs it, worker processes included (spawn passes -X importtime on to them)."""
+    dataset = make_dataset(seed=5, images=IN_PROCESS_BELOW + 4)
+    images = dataset.write_images(tmp_path / "images")
+    write_splits(tmp_path / "labels", truth_coco(dataset), {"train": len(dataset.images)})
+    run = "import sys; from transferline.cli import main; sys.exit(main())"
+    args = ["records", str(tmp_path / "labels"), "--images", str(images), "--out", str(tmp_path / "out")]
+    found = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", run, *args, "--num-shards", "2", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 0, found.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[1].strip() for line in found.stderr.splitlines() if line.startswith("import time:")]
+    assert imported.count("services.recorder.shard") == 3  # the command and both workers
+    assert not [name for name in imported if name.split(".")[0] == "tensorflow"]

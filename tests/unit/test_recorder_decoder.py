@@ -21,8 +21,8 @@ from pycocotools import mask as rle_tools
 from shapely.geometry import Polygon
 
 from services.recorder.encode import EncodeOptions
-from services.recorder.parallel import IN_PROCESS_BELOW, ImageSource
-from services.recorder.records import RecordOptions, Records, build_records
+from services.recorder.records import IN_PROCESS_BELOW, RecordOptions, Records, build_records
+from services.recorder.source import ImageSource
 from tests.support.labels import GtDataset, GtImage, make_dataset, truth_coco
 from transferline.errors import InvalidInput
 

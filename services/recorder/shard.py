@@ -1,0 +1,112 @@
+"""One shard, the unit of parallel work: its images are read, encoded, serialised and framed into a local file by
+one process, in input order. Only counts, the skipped images' positions and reasons, and a few sample pictures go
+back to the caller, never image bytes. Runs in spawned worker processes; nothing here imports TensorFlow."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from services.recorder.encode import Encoded, EncodeOptions, SkipImage, encode
+from services.recorder.features import to_example
+from services.recorder.source import ImageSource
+from services.recorder.tfrecord import RecordWriter
+
+
+@dataclass(frozen=True)
+class Task:
+    position: int  # in the split's COCO image list
+    image: dict[str, Any]
+    annotations: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    path: Path  # the local file to write
+    tasks: list[Task]
+
+
+@dataclass
+class SplitStats:
+    """Counts of a shard or, added up, of a split."""
+
+    images: int = 0
+    objects: int = 0
+    bytes: int = 0
+    reencoded: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    per_class: Counter[str] = field(default_factory=Counter)
+    shards: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "skipped_count": len(self.skipped), "per_class": dict(sorted(self.per_class.items()))}
+
+    def count(self, item: Encoded) -> None:
+        self.images += 1
+        self.objects += len(item.labels)
+        self.bytes += len(item.image)
+        self.reencoded += item.reencoded
+        self.per_class.update(item.texts)
+
+    def add(self, other: SplitStats) -> None:
+        self.images += other.images
+        self.objects += other.objects
+        self.bytes += other.bytes
+        self.reencoded += other.reencoded
+        self.per_class.update(other.per_class)
+
+
+@dataclass
+class ShardResult:
+    path: Path
+    stats: SplitStats = field(default_factory=SplitStats)  # without `skipped`: that goes by position
+    skipped: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    samples: list[tuple[int, bytes]] = field(default_factory=list)  # the shard's first ones, with positions
+
+
+@dataclass(frozen=True)
+class ShardWriter:
+    """Writes one shard per call; picklable, so a process pool can run it."""
+
+    source: ImageSource
+    names: dict[int, str]
+    options: EncodeOptions
+    samples: int
+
+    def __call__(self, job: ShardJob) -> ShardResult:
+        store = self.source.open_store()
+        result = ShardResult(job.path)
+        with RecordWriter(job.path) as out:
+            for task in job.tasks:
+                try:
+                    data = self.source.read(task.image["file_name"], store)
+                    item = encode(task.image, task.annotations, self.names, data, self.options)
+                except SkipImage as exc:
+                    result.skipped.append((task.position, {"file_name": task.image["file_name"], "reason": str(exc)}))
+                    continue
+                out.write(to_example(item))
+                result.stats.count(item)
+                if len(result.samples) < self.samples:
+                    result.samples.append((task.position, draw_boxes(item)))
+        return result
+
+
+def draw_boxes(item: Encoded, size: int = 320) -> bytes:
+    """A small JPEG of the example's image with its boxes and class names, for people to check at a glance."""
+    with Image.open(io.BytesIO(item.image)) as picture:
+        picture.draft("RGB", (size, size))  # a JPEG decodes at a fraction of its size, no smaller than asked
+        canvas = picture.convert("RGB")
+    canvas.thumbnail((size, size))
+    pen = ImageDraw.Draw(canvas)
+    w, h = canvas.size
+    for x0, x1, y0, y1, text in zip(item.xmin, item.xmax, item.ymin, item.ymax, item.texts, strict=True):
+        pen.rectangle([x0 * w, y0 * h, x1 * w, y1 * h], outline=(255, 40, 40), width=2)
+        pen.text((x0 * w + 2, y0 * h + 1), text, fill=(255, 255, 0))
+    out = io.BytesIO()
+    canvas.save(out, "JPEG", quality=85)
+    return out.getvalue()
