@@ -2,8 +2,9 @@
 
 Beside it, what users run today: tf-models-official's own `official.vision.data.create_coco_tf_record` (a
 multiprocessing pool over all cores). Both run as the commands a user types, in subprocesses, on the same COCO
-file and folder in the same run, so each pays its own imports (TensorFlow's above all); a bare
-`python -c "import tensorflow"` is timed too, to show the times without it. Generating the images is not timed.
+file and folder in the same run, so each pays its own imports: TensorFlow's for create_coco_tf_record, none for
+transferline, which writes Examples and TFRecords without it. A bare `python -c "import tensorflow"` is timed too,
+to show how much of the gap that import is. Generating the images is not timed.
 Usage: python -m bench.recorder [--images 2000] [--shards 8] [--repeat 1] [--profile]
 """
 
@@ -117,6 +118,57 @@ def profile_in_process(images: Path, labels: Path, shards: int) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
 
 
+def commands(python: str, images: Path, labels: Path, root: Path, shards: int) -> dict[str, list[str]]:
+    """Each tool as a user types it; `bare` times TensorFlow's import alone, which create_coco_tf_record pays."""
+    ours = [str(Path(python).with_name("transferline")), "records", str(labels), "--images", str(images)]
+    ours += ["--num-shards", str(shards)]
+    return {
+        "bare": [python, "-c", "import tensorflow"],
+        "theirs": [
+            python,
+            "-m",
+            "official.vision.data.create_coco_tf_record",
+            "--logtostderr",
+            f"--image_dir={images}",
+            f"--object_annotations_file={labels / 'coco_train.json'}",
+            f"--output_file_prefix={root / 'theirs' / 'train'}",
+            f"--num_shards={shards}",
+        ],
+        "ours": [*ours, "--out", str(root / "ours")],
+        # one process: on few cores, starting worker processes can cost more than the work they spread out
+        "ours-1": [*ours, "--out", str(root / "ours-1"), "--workers", "1"],
+    }
+
+
+def check_outputs(root: Path, coco: dict) -> int:
+    """Every tool wrote every example once; ours is the same bytes with or without worker processes."""
+    expected = sorted(image["id"] for image in coco["images"])
+    shards = {name: sorted((root / name).glob("train-*.tfrecord")) for name in ("theirs", "ours", "ours-1")}
+    for name, paths in shards.items():
+        found = source_ids(paths)
+        assert sorted(found) == expected, f"{name}: {len(found)} examples, expected {len(expected)}"
+    assert [p.read_bytes() for p in shards["ours"]] == [p.read_bytes() for p in shards["ours-1"]]
+    return len(expected)
+
+
+def report(median: dict[str, float], images: int) -> None:
+    rows = [
+        ("tf-models create_coco_tf_record", median["theirs"]),
+        ("transferline records", median["ours"]),
+        ("transferline records --workers 1", median["ours-1"]),
+        ("python -c 'import tensorflow'", median["bare"]),
+    ]
+    print(f"\n{'approach':<34} {'seconds':>8} {'images/s':>9}")
+    for name, seconds in rows:
+        print(f"{name:<34} {seconds:>8.2f} {images / seconds:>9.0f}")
+    theirs_work = median["theirs"] - median["bare"]
+    for name, label in (("ours", "default"), ("ours-1", "--workers 1")):
+        print(
+            f"ratio of images/s, ours ({label}) / theirs: {median['theirs'] / median[name]:.2f}x end to end, "
+            f"{theirs_work / median[name]:.2f}x if TensorFlow's import cost theirs nothing"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=2000)
@@ -125,9 +177,6 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also profile our code in-process with cProfile")
     args = parser.parse_args()
     repo = Path(__file__).resolve().parents[1]
-    python = sys.executable
-    ours_command = Path(python).with_name("transferline")
-
     dataset = make_images(args.images)
     coco = truth_coco(dataset)
     with tempfile.TemporaryDirectory(prefix="bench-recorder-") as scratch:
@@ -138,64 +187,16 @@ def main() -> None:
             f"generated {args.images} JPEGs ({image_bytes / 2**20:.0f} MiB, {len(coco['annotations'])} boxes) "
             f"in {time.perf_counter() - started:.0f} s (not timed); {os.cpu_count()} cores"
         )
-        commands = {
-            "bare": [python, "-c", "import tensorflow"],
-            "theirs": [
-                python,
-                "-m",
-                "official.vision.data.create_coco_tf_record",
-                "--logtostderr",
-                f"--image_dir={images}",
-                f"--object_annotations_file={labels / 'coco_train.json'}",
-                f"--output_file_prefix={root / 'theirs' / 'train'}",
-                f"--num_shards={args.shards}",
-            ],
-            "ours": [
-                str(ours_command),
-                "records",
-                str(labels),
-                "--images",
-                str(images),
-                "--out",
-                str(root / "ours"),
-                "--num-shards",
-                str(args.shards),
-            ],
-        }
-        # The same with one process: on few cores, shipping every image's bytes back from worker processes
-        # can cost more than the per-image work it spreads out.
-        commands["ours-1"] = [*commands["ours"], "--workers", "1"]
-        commands["ours-1"][commands["ours-1"].index("--out") + 1] = str(root / "ours-1")
-        timed(commands["theirs"], repo)  # warm-up, untimed: both then read TF and the images from a warm cache
-        seconds: dict[str, list[float]] = {name: [] for name in commands}
+        runs = commands(sys.executable, images, labels, root, args.shards)
+        timed(runs["theirs"], repo)  # warm-up, untimed: every tool then reads the images from a warm cache
+        seconds: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(args.repeat):
-            for name, command in commands.items():
+            for name, command in runs.items():
                 shutil.rmtree(root / name, ignore_errors=True)
                 seconds[name].append(timed(command, repo))
-        median = {name: statistics.median(found) for name, found in seconds.items()}
-
-        expected = sorted(image["id"] for image in coco["images"])
-        for name in ("theirs", "ours", "ours-1"):
-            found = source_ids(sorted((root / name).glob("train-*.tfrecord")))
-            assert sorted(found) == expected, f"{name}: {len(found)} examples, expected {len(expected)}"
-        print(f"both outputs hold {len(expected)} examples with the right source ids, in {args.shards} shards")
-
-        rows = [
-            ("tf-models create_coco_tf_record", median["theirs"]),
-            ("transferline records", median["ours"]),
-            ("transferline records --workers 1", median["ours-1"]),
-        ]
-        bare = median["bare"]
-        print(f"\n{'approach':<34} {'seconds':>8} {'images/s':>9} {'s - import tf':>14} {'images/s':>9}")
-        for name, total in rows:
-            work = total - bare
-            print(f"{name:<34} {total:>8.2f} {args.images / total:>9.0f} {work:>14.2f} {args.images / work:>9.0f}")
-        print(f"{'python -c ' + repr('import tensorflow'):<34} {bare:>8.2f}")
-        for name, label in (("ours", "default"), ("ours-1", "--workers 1")):
-            print(
-                f"ratio theirs / ours ({label}): {median['theirs'] / median[name]:.2f}x with imports, "
-                f"{(median['theirs'] - bare) / (median[name] - bare):.2f}x without TensorFlow's import"
-            )
+        examples = check_outputs(root, coco)
+        print(f"every output holds {examples} examples with the right source ids, in {args.shards} shards")
+        report({name: statistics.median(found) for name, found in seconds.items()}, args.images)
         if args.repeat > 1:
             print("all runs (s): " + "; ".join(f"{k} " + ", ".join(f"{s:.2f}" for s in v) for k, v in seconds.items()))
         if args.profile:

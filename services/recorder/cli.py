@@ -1,5 +1,5 @@
 """`transferline records`: the converter's output folder + images -> TFRecord shards, label map and stats,
-the same code as the stage. TensorFlow is imported only when the command runs."""
+the same code as the stage (which never imports TensorFlow); its modules are imported only when the command runs."""
 
 from __future__ import annotations
 

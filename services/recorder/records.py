@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from services.recorder.encode import EncodeOptions
 from services.recorder.label_map import label_map
@@ -23,7 +23,6 @@ from transferline.errors import InvalidInput
 
 Publish = Callable[[Path, str, int, int], str]  # (local shard, split, index, count) -> where it went
 IN_PROCESS_BELOW = 32  # images; starting workers costs more than it saves for small splits
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,35 +46,38 @@ def build_records(
     splits: dict[str, dict[str, Any]], source: ImageSource, options: RecordOptions, publish: Publish
 ) -> Records:
     categories: list[dict[str, Any]] = next((coco["categories"] for coco in splits.values()), [])
-    writer = ShardWriter(source, {c["id"]: c["name"] for c in categories}, options.encode, options.samples)
+    writer = ShardWriter(source, {c["id"]: c["name"] for c in categories}, options.encode)
     stats: dict[str, SplitStats] = {}
     samples: dict[str, list[bytes]] = {}
     with tempfile.TemporaryDirectory(prefix="records-") as scratch:
         for split, coco in splits.items():
-            jobs = _shard_jobs(split, coco, source, options, Path(scratch))
-            stats[split], samples[split] = _merge(_run(writer, jobs, options.workers), options.samples)
+            tasks = _tasks(coco)
+            jobs = _shard_jobs(split, tasks, shard_count(coco, options, source), Path(scratch))
+            stats[split], skipped = _merge(_run(writer, jobs, options.workers))
             _check_skipped(split, stats[split], options.max_bad_fraction)  # before anything is published
+            samples[split] = writer.samples([task for task in tasks if task.position not in skipped], options.samples)
             for index, job in enumerate(jobs):
                 stats[split].shards.append(publish(job.path, split, index, len(jobs)))
                 job.path.unlink(missing_ok=True)  # publish may have moved it
     return Records(stats, label_map(categories), samples)
 
 
-def shard_count(coco: dict[str, Any], options: RecordOptions, total_bytes: int) -> int:
+def shard_count(coco: dict[str, Any], options: RecordOptions, source: ImageSource) -> int:
     if options.num_shards:
         return options.num_shards
+    total_bytes = source.total_bytes([image["file_name"] for image in coco["images"]])
     return max(1, min(len(coco["images"]), math.ceil(total_bytes / (options.shard_mb * 2**20))))
 
 
-def _shard_jobs(
-    split: str, coco: dict[str, Any], source: ImageSource, options: RecordOptions, scratch: Path
-) -> list[ShardJob]:
-    """Shard i holds the images at positions i, i + n, i + 2n, ...: the same input, the same shards."""
+def _tasks(coco: dict[str, Any]) -> list[Task]:
     by_image: defaultdict[Any, list[dict[str, Any]]] = defaultdict(list)
     for annotation in coco["annotations"]:
         by_image[annotation["image_id"]].append(annotation)
-    tasks = [Task(position, image, by_image[image["id"]]) for position, image in enumerate(coco["images"])]
-    count = shard_count(coco, options, source.total_bytes([image["file_name"] for image in coco["images"]]))
+    return [Task(position, image, by_image[image["id"]]) for position, image in enumerate(coco["images"])]
+
+
+def _shard_jobs(split: str, tasks: list[Task], count: int, scratch: Path) -> list[ShardJob]:
+    """Shard i holds the images at positions i, i + n, i + 2n, ...: the same input, the same shards."""
     return [
         ShardJob(scratch / f"{split}-{index:05d}-of-{count:05d}.tfrecord", tasks[index::count])
         for index in range(count)
@@ -92,17 +94,14 @@ def _run(writer: ShardWriter, jobs: list[ShardJob], workers: int | None) -> list
         return pool.map(writer, jobs, chunksize=1)
 
 
-def _merge(results: list[ShardResult], samples: int) -> tuple[SplitStats, list[bytes]]:
-    """A split's stats from its shards', skipped images in input order, and the first samples in input order."""
+def _merge(results: list[ShardResult]) -> tuple[SplitStats, set[int]]:
+    """A split's stats from its shards', skipped images in input order; and the skipped positions."""
     stats = SplitStats()
     for result in results:
         stats.add(result.stats)
-    stats.skipped = _by_position([skipped for result in results for skipped in result.skipped])
-    return stats, _by_position([sample for result in results for sample in result.samples])[:samples]
-
-
-def _by_position(found: list[tuple[int, T]]) -> list[T]:
-    return [value for _, value in sorted(found, key=lambda pair: pair[0])]
+    skipped = sorted((entry for result in results for entry in result.skipped), key=lambda entry: entry[0])
+    stats.skipped = [reason for _, reason in skipped]
+    return stats, {position for position, _ in skipped}
 
 
 def _check_skipped(split: str, stats: SplitStats, limit: float) -> None:

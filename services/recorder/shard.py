@@ -1,6 +1,6 @@
 """One shard, the unit of parallel work: its images are read, encoded, serialised and framed into a local file by
-one process, in input order. Only counts, the skipped images' positions and reasons, and a few sample pictures go
-back to the caller, never image bytes. Runs in spawned worker processes; nothing here imports TensorFlow."""
+one process, in input order. Only counts and the skipped images' positions and reasons go back to the caller,
+never image bytes. Runs in spawned worker processes; nothing here imports TensorFlow."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from services.recorder.encode import Encoded, EncodeOptions, SkipImage, encode
 from services.recorder.features import to_example
 from services.recorder.source import ImageSource
 from services.recorder.tfrecord import RecordWriter
+from transferline.store import Store
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,6 @@ class ShardResult:
     path: Path
     stats: SplitStats = field(default_factory=SplitStats)  # without `skipped`: that goes by position
     skipped: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    samples: list[tuple[int, bytes]] = field(default_factory=list)  # the shard's first ones, with positions
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,6 @@ class ShardWriter:
     source: ImageSource
     names: dict[int, str]
     options: EncodeOptions
-    samples: int
 
     def __call__(self, job: ShardJob) -> ShardResult:
         store = self.source.open_store()
@@ -84,22 +83,38 @@ class ShardWriter:
         with RecordWriter(job.path) as out:
             for task in job.tasks:
                 try:
-                    data = self.source.read(task.image["file_name"], store)
-                    item = encode(task.image, task.annotations, self.names, data, self.options)
+                    item = self.encode(task, store)
                 except SkipImage as exc:
                     result.skipped.append((task.position, {"file_name": task.image["file_name"], "reason": str(exc)}))
                     continue
                 out.write(to_example(item))
                 result.stats.count(item)
-                if len(result.samples) < self.samples:
-                    result.samples.append((task.position, draw_boxes(item)))
         return result
+
+    def encode(self, task: Task, store: Store | None) -> Encoded:
+        data = self.source.read(task.image["file_name"], store)
+        return encode(task.image, task.annotations, self.names, data, self.options)
+
+    def samples(self, written: list[Task], count: int) -> list[bytes]:
+        """Pictures of the first `count` images written, encoded again (a few, rather than sent back by every
+        shard); one that cannot be read any more is left out."""
+        store = self.source.open_store()
+        pictures: list[bytes] = []
+        for task in written:
+            if len(pictures) == count:
+                break
+            try:
+                pictures.append(draw_boxes(self.encode(task, store)))
+            except SkipImage:
+                continue
+        return pictures
 
 
 def draw_boxes(item: Encoded, size: int = 320) -> bytes:
     """A small JPEG of the example's image with its boxes and class names, for people to check at a glance."""
     with Image.open(io.BytesIO(item.image)) as picture:
-        picture.draft("RGB", (size, size))  # a JPEG decodes at a fraction of its size, no smaller than asked
+        scale = size / max(picture.size)
+        picture.draft("RGB", (round(picture.width * scale), round(picture.height * scale)))  # a JPEG: fewer pixels
         canvas = picture.convert("RGB")
     canvas.thumbnail((size, size))
     pen = ImageDraw.Draw(canvas)

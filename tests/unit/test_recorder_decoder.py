@@ -22,6 +22,7 @@ from shapely.geometry import Polygon
 
 from services.recorder.encode import EncodeOptions
 from services.recorder.records import IN_PROCESS_BELOW, RecordOptions, Records, build_records
+from services.recorder.shard import ShardWriter, Task, draw_boxes
 from services.recorder.source import ImageSource
 from tests.support.labels import GtDataset, GtImage, make_dataset, truth_coco
 from transferline.errors import InvalidInput
@@ -267,6 +268,10 @@ def test_unusable_images_are_skipped_with_their_reasons_and_the_rest_is_written(
     annotations = {e["id"]: [a for a in coco["annotations"] if a["image_id"] == e["id"]] for e in kept}
     for example, entry in zip(sorted(written, key=lambda e: int(e["source_id"])), kept, strict=True):
         check_example(example, entry, annotations[entry["id"]])
+    # the samples are the first images written, in input order, whichever shard wrote them
+    writer = ShardWriter(ImageSource(folder=images), {c["id"]: c["name"] for c in coco["categories"]}, MASKS)
+    tasks = [Task(coco["images"].index(entry), entry, annotations[entry["id"]]) for entry in kept]
+    assert records.samples["train"] == [draw_boxes(writer.encode(task, None)) for task in tasks[: options.samples]]
 
 
 def test_too_many_unusable_images_fail_naming_the_split(tmp_path: Path) -> None:
