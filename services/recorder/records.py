@@ -42,24 +42,37 @@ class Records:
     samples: dict[str, list[bytes]]
 
 
+@dataclass
+class _Split:
+    name: str
+    tasks: list[Task]
+    jobs: list[ShardJob]  # one per shard, in shard order
+    stats: SplitStats = field(default_factory=SplitStats)
+    skipped: set[int] = field(default_factory=set)  # positions
+
+    def written(self) -> list[Task]:
+        return [task for task in self.tasks if task.position not in self.skipped]
+
+
 def build_records(
     splits: dict[str, dict[str, Any]], source: ImageSource, options: RecordOptions, publish: Publish
 ) -> Records:
+    """Every split's shards are written (one pool for all) and every split passes its bad-image limit before
+    anything is published."""
     categories: list[dict[str, Any]] = next((coco["categories"] for coco in splits.values()), [])
     writer = ShardWriter(source, {c["id"]: c["name"] for c in categories}, options.encode)
-    stats: dict[str, SplitStats] = {}
-    samples: dict[str, list[bytes]] = {}
     with tempfile.TemporaryDirectory(prefix="records-") as scratch:
-        for split, coco in splits.items():
-            tasks = _tasks(coco)
-            jobs = _shard_jobs(split, tasks, shard_count(coco, options, source), Path(scratch))
-            stats[split], skipped = _merge(_run(writer, jobs, options.workers))
-            _check_skipped(split, stats[split], options.max_bad_fraction)  # before anything is published
-            samples[split] = writer.samples([task for task in tasks if task.position not in skipped], options.samples)
-            for index, job in enumerate(jobs):
-                stats[split].shards.append(publish(job.path, split, index, len(jobs)))
+        plans = [_plan(split, coco, source, options, Path(scratch)) for split, coco in splits.items()]
+        results = iter(_run(writer, [job for plan in plans for job in plan.jobs], options.workers))
+        for plan in plans:
+            plan.stats, plan.skipped = _merge([next(results) for _ in plan.jobs])
+            _check_skipped(plan.name, plan.stats, options.max_bad_fraction)
+        for plan in plans:
+            for index, job in enumerate(plan.jobs):
+                plan.stats.shards.append(publish(job.path, plan.name, index, len(plan.jobs)))
                 job.path.unlink(missing_ok=True)  # publish may have moved it
-    return Records(stats, label_map(categories), samples)
+    samples = {plan.name: writer.samples(plan.written(), options.samples) for plan in plans}
+    return Records({plan.name: plan.stats for plan in plans}, label_map(categories), samples)
 
 
 def shard_count(coco: dict[str, Any], options: RecordOptions, source: ImageSource) -> int:
@@ -69,19 +82,15 @@ def shard_count(coco: dict[str, Any], options: RecordOptions, source: ImageSourc
     return max(1, min(len(coco["images"]), math.ceil(total_bytes / (options.shard_mb * 2**20))))
 
 
-def _tasks(coco: dict[str, Any]) -> list[Task]:
+def _plan(split: str, coco: dict[str, Any], source: ImageSource, options: RecordOptions, scratch: Path) -> _Split:
+    """Shard i holds the images at positions i, i + n, i + 2n, ...: the same input, the same shards."""
     by_image: defaultdict[Any, list[dict[str, Any]]] = defaultdict(list)
     for annotation in coco["annotations"]:
         by_image[annotation["image_id"]].append(annotation)
-    return [Task(position, image, by_image[image["id"]]) for position, image in enumerate(coco["images"])]
-
-
-def _shard_jobs(split: str, tasks: list[Task], count: int, scratch: Path) -> list[ShardJob]:
-    """Shard i holds the images at positions i, i + n, i + 2n, ...: the same input, the same shards."""
-    return [
-        ShardJob(scratch / f"{split}-{index:05d}-of-{count:05d}.tfrecord", tasks[index::count])
-        for index in range(count)
-    ]
+    tasks = [Task(position, image, by_image[image["id"]]) for position, image in enumerate(coco["images"])]
+    count = shard_count(coco, options, source)
+    paths = [scratch / f"{split}-{index:05d}-of-{count:05d}.tfrecord" for index in range(count)]
+    return _Split(split, tasks, [ShardJob(path, tasks[index::count]) for index, path in enumerate(paths)])
 
 
 def _run(writer: ShardWriter, jobs: list[ShardJob], workers: int | None) -> list[ShardResult]:

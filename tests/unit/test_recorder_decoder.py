@@ -278,12 +278,15 @@ def test_too_many_unusable_images_fail_naming_the_split(tmp_path: Path) -> None:
     dataset = make_dataset(seed=11, images=7, polygons=True)
     coco = coco_of(dataset)
     images = dataset.write_images(tmp_path / "images")
-    spoil(dataset, images)
-    splits = {"validation": copy.deepcopy(coco)}
+    reasons = spoil(dataset, images)
+    good = [image for image in coco["images"] if image["file_name"] not in reasons]
+    splits = {"train": {**coco, "images": good}, "validation": copy.deepcopy(coco)}
     with pytest.raises(InvalidInput, match=r"^validation: 3 of 7 images could not be used, over the 40% limit"):
         build(splits, images, tmp_path / "out", RecordOptions(MASKS, workers=1, max_bad_fraction=0.4))
+    assert not list((tmp_path / "out").iterdir())  # not even the train split, which passed, was published
     records, _ = build(splits, images, tmp_path / "out", RecordOptions(MASKS, workers=1, max_bad_fraction=3 / 7))
     assert len(records.stats["validation"].skipped) == 3  # exactly at the limit is allowed
+    assert records.stats["train"].images == len(good)
 
 
 def test_the_label_map_names_every_category(tmp_path: Path) -> None:
