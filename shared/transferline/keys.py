@@ -101,6 +101,13 @@ def model(job_id: str, run: str, *parts: str) -> str:
     return job_prefix(job_id) + f"models/{check_id(run, 'run id')}/" + tail
 
 
+def checkpoint_cache(source_sha256: str, name: str) -> str:
+    """A downloaded base checkpoint, kept once for every job (outside jobs/: it belongs to none of them)."""
+    if not _SHA256.match(source_sha256):
+        raise InvalidInput(f"checkpoint source digest {source_sha256!r} is not a lowercase sha256 hex digest")
+    return f"cache/checkpoints/{source_sha256}/{clean_name(name)}"
+
+
 def custom(job_id: str, stage: str, name: str) -> str:
     """Artifacts of stages outside the built-in pipeline (plugins), kept apart from the fixed layout."""
     return job_prefix(job_id) + f"custom/{check_id(stage, 'stage name')}/{clean_name(name)}"
