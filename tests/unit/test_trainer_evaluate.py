@@ -197,3 +197,59 @@ def test_draw_predictions_fits_the_bound_and_draws_the_box() -> None:
         inside = pixels.getpixel((240, 150))
     assert np.abs(np.subtract(bottom_edge, colour(2))).max() < 40
     assert np.abs(np.subtract(inside, (128, 128, 128))).max() < 10
+
+
+def model_garden_eval_groundtruths() -> dict[str, np.ndarray]:
+    """Two images through RetinaNet's own eval parser, stacked as a batch the way its COCO evaluator collects them."""
+    import tensorflow as tf
+    from official.vision.dataloaders import retinanet_input
+
+    parser = retinanet_input.Parser(
+        output_size=[64, 64], min_level=3, max_level=4, num_scales=1, aspect_ratios=[1.0], anchor_size=4.0
+    )
+    examples = []
+    for source_id, (height, width), boxes in [
+        ("1", (100, 200), [[0.1, 0.1, 0.5, 0.4], [0.2, 0.5, 0.9, 0.9]]),
+        ("2", (300, 150), [[0.3, 0.2, 0.6, 0.8]]),
+    ]:
+        n = len(boxes)
+        data = {
+            "image": tf.zeros([height, width, 3], tf.uint8),
+            "source_id": tf.constant(source_id),
+            "height": tf.constant(height),
+            "width": tf.constant(width),
+            "groundtruth_classes": tf.constant([1, 2][:n], tf.int64),
+            "groundtruth_boxes": tf.constant(boxes, tf.float32),
+            "groundtruth_area": tf.constant([1000.0] * n),
+            "groundtruth_is_crowd": tf.zeros([n], tf.bool),
+        }
+        _, labels = parser._parse_eval_data(data)
+        examples.append({k: v.numpy() for k, v in labels["groundtruths"].items()})
+    return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+
+
+@pytest.mark.slow
+def test_model_garden_coco_evaluator_breaks_on_numpy_2_4_and_ours_does_not() -> None:
+    from official.vision.evaluation import coco_utils
+
+    batch = model_garden_eval_groundtruths()
+    assert batch["num_detections"].shape == (2, 1)  # tf.shape(classes) per image: (1,), not a scalar
+    with pytest.raises(TypeError, match="only 0-dimensional arrays") as trap:
+        coco_utils.convert_groundtruths_to_coco_dataset({k: [v] for k, v in batch.items()})
+    assert trap.traceback[-1].path.name == "coco_utils.py"  # its range(int(num_instances)), not our test code
+
+    images, annotations, found = [], [], []
+    for j, image_id in enumerate(batch["source_id"]):
+        n = int(batch["num_detections"][j].reshape(-1)[0])
+        boxes = batch["boxes"][j, :n]  # [ymin, xmin, ymax, xmax] in pixels of the original image
+        images.append({"id": int(image_id), "height": int(batch["height"][j]), "width": int(batch["width"][j])})
+        found.append(ImageDetections(int(image_id), boxes, batch["classes"][j, :n], np.ones(n)))
+        for (y0, x0, y1, x1), cls in zip(boxes.tolist(), batch["classes"][j, :n].tolist(), strict=True):
+            bbox = [x0, y0, x1 - x0, y1 - y0]
+            annotations.append(
+                {"id": len(annotations) + 1, "image_id": int(image_id), "category_id": cls, "bbox": bbox}
+            )
+    gt = {"images": images, "categories": CATEGORIES[:2], "annotations": annotations}
+    result = evaluate(gt, coco_results(found))
+    assert result.per_class_ap50 == pytest.approx({"cat": 1.0, "dog": 1.0}) and result.ap == pytest.approx(1.0)
+    assert result.images == 2 and result.detections == 3
