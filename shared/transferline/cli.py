@@ -160,9 +160,11 @@ def _parser() -> argparse.ArgumentParser:
     # Light modules: they import their heavy dependencies only when their command runs.
     from services.converter.cli import add_commands as add_converter_commands
     from services.recorder.cli import add_commands as add_recorder_commands
+    from services.trainer.cli import add_commands as add_trainer_commands
 
     add_converter_commands(commands)
     add_recorder_commands(commands)
+    add_trainer_commands(commands)
     return parser
 
 

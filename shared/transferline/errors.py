@@ -15,3 +15,8 @@ class TransientError(TransferlineError):
 
 class ConfigurationError(TransferlineError):
     """Settings are wrong: the service refuses to start."""
+
+
+class Interrupted(TransientError):
+    """The service is stopping in the middle of long work that was saved: leave the request uncommitted,
+    so a restarted service receives it again and resumes."""

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from transferline import events, keys, metrics, status
 from transferline.bus import Bus, Consumer, Message
-from transferline.errors import InvalidInput, TransientError
+from transferline.errors import Interrupted, InvalidInput, TransientError
 from transferline.events import Event, Registry
 from transferline.logs import log_context
 from transferline.payloads import (
@@ -125,6 +125,8 @@ class Runner:
         except InvalidInput as exc:
             return _Failure("invalid-input", str(exc))
         except RetriesExhausted as exc:
+            if isinstance(exc.last, Interrupted):
+                raise exc.last from None  # saved work, service stopping: no failure, the message comes back
             return _Failure("retries-exhausted", str(exc))
         except Exception as exc:  # the one broad catch: a bug in a stage must not kill the service
             log.exception("stage raised an unexpected error")

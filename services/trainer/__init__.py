@@ -1,0 +1,1 @@
+"""The trainer: fine-tune a COCO-pretrained Model Garden detector, evaluate, export, show."""

@@ -1,0 +1,112 @@
+"""Transfer learning: start a new detector from a base checkpoint of the same architecture.
+
+Every weight whose shape matches comes from the base (backbone, decoder, and the class-agnostic parts of the
+heads: towers, box regressors). Class-sized weights are re-initialised for the new classes, except that with
+class-aware warm start a new class mapped to a COCO class (WasteBottle -> bottle) starts from that class's slice.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from transferline.errors import InvalidInput
+
+Layout = Literal["retinanet", "rcnn"]
+
+
+@dataclass(frozen=True)
+class TransferPlan:
+    prefix: Path  # local checkpoint prefix of the base
+    base_classes: int  # num_classes of the base model (91 for Model Garden's COCO checkpoints)
+    class_map: dict[int, int] = field(default_factory=dict)  # new class id -> base class id (empty: no warm start)
+
+
+@dataclass
+class TransferReport:
+    restored: int = 0  # weights taken whole from the base
+    reinitialised: int = 0  # class-sized weights started fresh
+    warm_started: dict[int, int] = field(default_factory=dict)  # new class id -> base class id
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "warm_started": {str(k): v for k, v in self.warm_started.items()}}
+
+
+def build_weights(model: Any, config: Any) -> None:
+    """Create every variable of a Model Garden detector (heads are built lazily) with one dummy inference."""
+    import tensorflow as tf
+    from official.vision.serving import detection
+
+    height, width = config.task.model.input_size[:2]
+    module = detection.DetectionModule(config, batch_size=1, input_image_size=[height, width], model=model)
+    module.serve(tf.zeros([1, height, width, 3], tf.uint8))
+
+
+def restore_base(config: Any, plan: TransferPlan) -> Any:
+    """The base model as it was trained, built from the same config with the base's class count."""
+    import tensorflow as tf
+    from official.core import task_factory
+
+    task_config = copy.deepcopy(config.task)
+    task_config.model.num_classes = plan.base_classes
+    donor = task_factory.get_task(task_config).build_model()
+    build_weights(donor, config)
+    status = tf.train.Checkpoint(**donor.checkpoint_items).read(str(plan.prefix))
+    try:
+        status.expect_partial().assert_existing_objects_matched()
+    except AssertionError as exc:
+        raise InvalidInput(
+            f"the base checkpoint does not fit {config.task.model.backbone.type} with "
+            f"{plan.base_classes} classes: {str(exc)[:400]}"
+        ) from None
+    return donor
+
+
+def transfer(model: Any, config: Any, plan: TransferPlan, layout: Layout) -> TransferReport:
+    """Copy the base into `model` (already built); returns what was restored, re-initialised and warm-started."""
+    donor = restore_base(config, plan)
+    ours, theirs = model.weights, donor.weights
+    if len(ours) != len(theirs):
+        raise InvalidInput(f"the base checkpoint's model has {len(theirs)} weights, this model {len(ours)}")
+    report = TransferReport()
+    classes = config.task.model.num_classes
+    for target, source in zip(ours, theirs, strict=True):
+        if tuple(target.shape) == tuple(source.shape):
+            target.assign(source)
+            report.restored += 1
+            continue
+        value = warm_start(target.numpy(), source.numpy(), classes, plan.base_classes, plan.class_map, layout)
+        if value is None:
+            raise InvalidInput(f"base weight {source.name} {tuple(source.shape)} does not fit {tuple(target.shape)}")
+        target.assign(value)
+        report.reinitialised += 1
+    report.warm_started = dict(plan.class_map)
+    return report
+
+
+def warm_start(
+    fresh: np.ndarray, base: np.ndarray, classes: int, base_classes: int, class_map: dict[int, int], layout: Layout
+) -> np.ndarray | None:
+    """`fresh` with the slices of mapped classes taken from `base`; None when the shapes are not class-sized.
+
+    The last axis holds k values per class: RetinaNet orders it anchor-major (anchor * classes + class),
+    the R-CNN heads class-major (class * k + coordinate)."""
+    if fresh.shape[:-1] != base.shape[:-1] or fresh.shape[-1] % classes or base.shape[-1] % base_classes:
+        return None
+    per_class = fresh.shape[-1] // classes
+    if base.shape[-1] // base_classes != per_class:
+        return None
+    order = (per_class, classes) if layout == "retinanet" else (classes, per_class)
+    base_order = (per_class, base_classes) if layout == "retinanet" else (base_classes, per_class)
+    result = fresh.reshape(*fresh.shape[:-1], *order).copy()
+    source = base.reshape(*base.shape[:-1], *base_order)
+    for new, old in class_map.items():
+        if layout == "retinanet":
+            result[..., new] = source[..., old]
+        else:
+            result[..., new, :] = source[..., old, :]
+    return result.reshape(fresh.shape)
