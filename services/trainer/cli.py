@@ -42,7 +42,9 @@ def train_command(args: argparse.Namespace) -> int:
         categories=train["categories"],
         evaluation=_optional_json(args.labels / "coco_val.json") or _optional_json(args.labels / "coco_test.json"),
         read_image=lambda name: _read_image(args.images, name),
-        fetch_base=lambda source, sha256: fetch_base(source, store, settings.data_dir / "cache" / "checkpoints", sha256),
+        fetch_base=lambda source, sha256: fetch_base(
+            source, store, settings.data_dir / "cache" / "checkpoints", sha256
+        ),
     )
     args.out.mkdir(parents=True, exist_ok=True)
     result = train_run(request, inputs, args.out, _LocalOutputs(args.out), _print_progress, lambda: False)

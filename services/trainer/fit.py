@@ -67,6 +67,7 @@ def fit(
             model_dir=str(model_dir),
             train_actions=[action],
             trainer=trainer,
+            controller_cls=_publishing_controller(lambda: hooks.checkpointed(model_dir)),
         )
     except _WallTimeReached:
         result.stopped_early = True
@@ -84,6 +85,20 @@ def _transfer_initializer(config: Any, spec: ModelSpec, plan: TransferPlan, resu
         result.transfer = transfer(model, config, plan, spec.family)
 
     return initialize
+
+
+def _publishing_controller(saved: Callable[[], None]) -> type:
+    """Orbit's controller, publishing each checkpoint as soon as it is written."""
+    import orbit
+
+    class PublishingController(orbit.Controller):  # type: ignore[misc]
+        def _maybe_save_checkpoint(self, check_interval: bool = True) -> bool:
+            wrote = bool(super()._maybe_save_checkpoint(check_interval))
+            if wrote:
+                saved()
+            return wrote
+
+    return PublishingController
 
 
 class _LoopAction:
@@ -108,8 +123,8 @@ class _LoopAction:
         batch = self.config.task.train_data.global_batch_size
         eta = (total - step) / speed if speed else -1.0
         self.result.losses = losses
-        self.hooks.progress(step, total, {**losses, "steps_per_second": speed, "images_per_second": speed * batch, "eta_seconds": eta})
-        self.hooks.checkpointed(self.model_dir)
+        speeds = {"steps_per_second": speed, "images_per_second": speed * batch, "eta_seconds": eta}
+        self.hooks.progress(step, total, {**losses, **speeds})
         if self.hooks.stopping():
             self._save(step)
             raise Interrupted(f"stopped at step {step} of {total}; a restart resumes from this checkpoint")

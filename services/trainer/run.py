@@ -57,6 +57,7 @@ def train_run(
     stopping: Callable[[], bool],
 ) -> RunResult:
     spec = lookup(request.model)
+    check_classes(request, inputs.categories)
     data = training_data(inputs)
     config = build_config(spec, request, data, detect_hardware())
     save_config(config, workdir / "params.yaml")
@@ -64,7 +65,7 @@ def train_run(
     model_dir = workdir / "model"
     outputs.restore("checkpoints", model_dir)  # a restarted run resumes from its last published checkpoint
     plan = None if _has_checkpoint(model_dir) else base_plan(request, spec, inputs)
-    hooks = FitHooks(progress, _CheckpointSync(outputs), stopping)
+    hooks = FitHooks(progress, CheckpointSync(outputs), stopping)
     result = fit(config, spec, plan, model_dir, hooks, request.max_wall_seconds)
     saved_model = export_saved_model(config, _latest(model_dir), workdir / "export", request.export_input)
     _publish_tree(outputs, saved_model, "saved_model")
@@ -76,6 +77,12 @@ def train_run(
     outputs.publish(workdir / "eval" / "metrics.json", "eval/metrics.json")
     _publish_tree(outputs, model_dir / "train", "summaries/train")
     return RunResult(result, metrics)
+
+
+def check_classes(request: TrainRequested, categories: list[dict[str, Any]]) -> None:
+    names = [c["name"] for c in sorted(categories, key=lambda c: c["id"])]
+    if request.classes is not None and sorted(request.classes) != sorted(names):
+        raise InvalidInput(f"the request's classes {request.classes} do not match the label map's {names}")
 
 
 def base_plan(request: TrainRequested, spec: ModelSpec, inputs: RunInputs) -> TransferPlan | None:
@@ -158,7 +165,7 @@ def _training_summary(result: FitResult, config: Any) -> dict[str, Any]:
     }
 
 
-class _CheckpointSync:
+class CheckpointSync:
     """Publishes each checkpoint file once, the `checkpoint` state file last (it names the newest)."""
 
     def __init__(self, outputs: Outputs) -> None:

@@ -23,23 +23,24 @@ class TrainStage(Stage[TrainRequested]):
     def handle(self, request: TrainRequested, ctx: StageContext) -> StageResult:
         job, store = ctx.job_id, ctx.store
         workdir = ctx.settings.data_dir / "trainer" / job / request.run
-        inputs = read_inputs(store, job, request, workdir / "records", ctx.settings.data_dir / "cache" / "checkpoints")
+        inputs = read_inputs(store, job, workdir / "records", ctx.settings.data_dir / "cache" / "checkpoints")
 
         def progress(step: int, total: int, values: dict[str, float]) -> None:
             ctx.progress(step, total, f"step {step} of {total}", **values)
 
-        result = train_run(request, inputs, workdir, StoreOutputs(store, job, request.run), progress, ctx.stopping.is_set)
+        result = train_run(
+            request, inputs, workdir, StoreOutputs(store, job, request.run), progress, ctx.stopping.is_set
+        )
         return StageResult(outputs(job, request.run, request.tflite), counters(result))
 
 
-def read_inputs(store: Store, job: str, request: TrainRequested, folder: Path, cache: Path) -> RunInputs:
+def read_inputs(store: Store, job: str, folder: Path, cache: Path) -> RunInputs:
     stats = _stats(store, job)
     shards = {split: _download(store, found.get("shards", []), folder) for split, found in stats.items()}
     (folder / "stats.json").write_text(json.dumps(stats))
     train = _coco(store, job, "train")
     if train is None:
         raise InvalidInput(f"no {keys.coco(job, 'train')}: run the convert stage first")
-    check_classes(request, train["categories"])
     images = keys.images(job)
     return RunInputs(
         shards=shards,
@@ -48,12 +49,6 @@ def read_inputs(store: Store, job: str, request: TrainRequested, folder: Path, c
         read_image=lambda name: store.get_bytes(images + name),
         fetch_base=lambda source, sha256: fetch_base(source, store, cache, sha256),
     )
-
-
-def check_classes(request: TrainRequested, categories: list[dict[str, Any]]) -> None:
-    names = [c["name"] for c in sorted(categories, key=lambda c: c["id"])]
-    if request.classes is not None and sorted(request.classes) != sorted(names):
-        raise InvalidInput(f"the request's classes {request.classes} do not match the label map's {names}")
 
 
 class StoreOutputs:
@@ -97,7 +92,9 @@ def _stats(store: Store, job: str) -> dict[str, Any]:
     try:
         return json.loads(store.get_bytes(keys.records_stats(job)))
     except KeyError:
-        raise InvalidInput(f"no TFRecords for job {job} ({keys.records_stats(job)} missing): run the records stage first") from None
+        raise InvalidInput(
+            f"no TFRecords for job {job} ({keys.records_stats(job)} missing): run the records stage first"
+        ) from None
 
 
 def _download(store: Store, shard_keys: list[str], folder: Path) -> list[Path]:

@@ -39,7 +39,8 @@ def make_split(
     rng = random.Random(seed)
     noise = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    images, annotations = [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
     for index in range(count):
         image_id = first_id + index
         base = noise.integers(0, 70, size=(size // 8, size // 8, 3), dtype=np.uint8)

@@ -1,0 +1,145 @@
+"""The train stage on both backends (real Kafka + MinIO, and embedded): chained after the records stage, bad
+requests failing fast with a clear message, and a service killed mid-training resuming from its checkpoint."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.recorder.stage import RecordsStage
+from services.trainer.stage import TrainStage
+from tests.integration.test_service import child_env, cli, wait_for
+from tests.support.harness import Pipeline, renamed, store_images, unique
+from tests.support.http import serve_files
+from tests.support.shapes import write_task
+from tests.support.training import TINY
+from transferline import events, keys, status
+from transferline.payloads import TrainRequested
+
+pytestmark = pytest.mark.slow
+
+
+def put_task(pipeline: Pipeline, job: str, root: Path) -> None:
+    """Images stored as the downloader would, COCO splits as the converter would (file names under images/)."""
+    folder = root / "images"
+    stored = store_images(pipeline.store, job, {p.name: p.read_bytes() for p in sorted(folder.iterdir())})
+    for split in ("train", "val"):
+        coco = json.loads((root / "labels" / f"coco_{split}.json").read_text())
+        for image in coco["images"]:
+            image["file_name"] = stored[image["file_name"]].removeprefix(keys.images(job))
+        pipeline.store.put_bytes(keys.coco(job, split), json.dumps(coco).encode(), "application/json")
+
+
+def with_records(pipeline: Pipeline, root: Path) -> str:
+    job = unique("job-")
+    put_task(pipeline, job, root)
+    records = renamed(RecordsStage)
+    thread = pipeline.run_in_thread(records, max_events=1)
+    pipeline.request(records.name, job, num_shards=2)
+    thread.join(180)
+    assert status.read_status(pipeline.store, job, records.name).state == "succeeded"
+    return job
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_task(tmp_path_factory.mktemp("task"), ("circle", "square"), train=12, val=4, seed=11)
+
+
+def test_records_chain_into_training_and_the_run_lands_in_the_store(backend_settings, task: Path) -> None:
+    pipeline = Pipeline.open(backend_settings)
+    job = unique("job-")
+    put_task(pipeline, job, task)
+    records, train = renamed(RecordsStage), renamed(TrainStage)
+    threads = [pipeline.run_in_thread(records, 1), pipeline.run_in_thread(train, 1)]
+    options = {**TINY, "steps": 10, "checkpoint_every": 5, "from_scratch": True, "run": "first"}
+    pipeline.request(records.name, job, num_shards=1, plan=[{"stage": train.name, "options": options}])
+    outcomes = pipeline.outcomes(job, 2, timeout=600)
+    for thread in threads:
+        thread.join(60)
+    assert [o["type"] for o in outcomes] == [
+        events.event_type(records.name, "completed"),
+        events.event_type(train.name, "completed"),
+    ], outcomes[-1]["data"]
+    data = outcomes[1]["data"]
+    assert data["counters"]["step"] == 10 and "ap50" in data["counters"]
+    run = keys.model(job, "first")
+    for name in ("saved_model/saved_model.pb", "eval/metrics.json", "eval/pr_curves.png", "checkpoints/checkpoint"):
+        assert pipeline.store.exists(run + name), name
+    assert pipeline.store.exists(run + "checkpoints/ckpt-10.index")
+    assert json.loads(pipeline.store.get_bytes(run + "eval/metrics.json"))["training"]["step"] == 10
+    progress = [m for m in pipeline.read(events.EVENTS_TOPIC, lambda _: False, timeout=2) if is_progress(m, job)]
+    assert progress and progress[-1]["data"]["done"] == 10 and "total_loss" in progress[-1]["data"]["metrics"]
+
+
+def is_progress(message: dict[str, Any], job: str) -> bool:
+    return message["subject"] == job and message["type"].endswith("progress")
+
+
+BAD = {
+    "unknown model": ({"model": "yolo9000"}, "unknown model 'yolo9000'"),
+    "classes": ({"classes": ["circle", "cat"], "from_scratch": True}, "do not match the label map"),
+    "404": ({"base_checkpoint": "{url}/missing.tar.gz"}, "404"),
+    "corrupt": ({"base_checkpoint": "{url}/corrupt.tar.gz"}, "not a TensorFlow checkpoint"),
+    "no published checkpoint": ({"model": "maskrcnn_resnet50"}, "no published COCO checkpoint"),
+}
+
+
+def test_bad_requests_fail_fast_with_a_clear_message(backend_settings, task: Path, tmp_path: Path) -> None:
+    pipeline = Pipeline.open(backend_settings)
+    job = with_records(pipeline, task)
+    train = renamed(TrainStage)
+    (tmp_path / "corrupt.tar.gz").write_bytes(b"\x1f\x8b not really gzip" * 50)
+    with serve_files(tmp_path) as url:
+        thread = pipeline.run_in_thread(train, max_events=len(BAD) + 1)
+        for options, _ in BAD.values():
+            filled = {k: v.format(url=url) if isinstance(v, str) else v for k, v in options.items()}
+            pipeline.request(train.name, job, **{**TINY, "steps": 5, **filled})
+        pipeline.request(train.name, unique("empty-"), **TINY)  # a job with no records at all
+        thread.join(600)
+    failed = [o for o in pipeline.read(events.EVENTS_TOPIC, lambda _: False, timeout=3) if o["type"].endswith("failed")]
+    messages = [o["data"]["message"] for o in failed if o["data"]["stage"] == train.name]
+    assert all(o["data"]["reason"] == "invalid-input" for o in failed if o["data"]["stage"] == train.name)
+    for case, (_, expected) in BAD.items():
+        assert any(expected in message for message in messages), (case, messages)
+    assert any("run the records stage first" in message for message in messages)
+    assert not thread.is_alive()
+
+
+def test_a_killed_trainer_resumes_from_its_last_checkpoint(backend_settings, task: Path) -> None:
+    pipeline = Pipeline.open(backend_settings)
+    job, stage = with_records(pipeline, task), unique("train")
+    events.REGISTRY.register_stage(stage, TrainRequested)
+    env = {**child_env(backend_settings, stage), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    serve = cli("serve", "tests.support.train_stage:NamedTrainStage")
+    options = {**TINY, "steps": 200, "checkpoint_every": 50, "from_scratch": True, "run": "resumed"}
+    pipeline.request(stage, job, **options)
+    run = keys.model(job, "resumed", "checkpoints")
+
+    first = subprocess.Popen(serve, env=env, stderr=subprocess.DEVNULL)
+    wait_for(lambda: pipeline.store.exists(f"{run}/ckpt-100.index"), 300, "a checkpoint at step 100")
+    first.send_signal(signal.SIGKILL)
+    first.wait(30)
+    assert status.read_status(pipeline.store, job, stage).state == "running"
+
+    second = subprocess.Popen(serve, env=env, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: pipeline.store.exists(f"{run}/ckpt-150.index"), 300, "a checkpoint at step 150")
+    second.send_signal(signal.SIGTERM)  # stops after saving a checkpoint, leaving the request uncommitted
+    _, stderr = second.communicate(timeout=120)
+    assert second.returncode == 0, stderr[-3000:]
+    assert status.read_status(pipeline.store, job, stage).state == "running"
+
+    third = subprocess.run([*serve, "--max-events", "1"], env=env, timeout=600, capture_output=True, text=True)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert status.read_status(pipeline.store, job, stage).state == "succeeded"
+    steps = [
+        m["data"]["done"] for m in pipeline.read(events.EVENTS_TOPIC, lambda _: False, timeout=3) if is_progress(m, job)
+    ]
+    assert steps[-1] == 200
+    assert steps == sorted(steps), steps  # never back to 0: each restart went on from a checkpoint
+    assert steps.count(50) == 1

@@ -1,0 +1,40 @@
+"""Shared by the trainer tests and bench: the recorder's shards for a generated task, and a run's checkpoint
+packed the way Model Garden publishes its COCO checkpoints."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+from services.recorder.records import RecordOptions, build_records
+from services.recorder.source import ImageSource
+
+# The tiny RetinaNet at 128 px: the real code path at a size a 2-core CPU trains in seconds.
+TINY = {"model": "retinanet_tiny", "input_size": 128, "batch_size": 4, "warmup_steps": 5, "learning_rate": 0.05}
+
+
+def write_records(root: Path, shards: int = 2) -> Path:
+    """root/records/: shards and stats.json for the splits under root/labels (see tests.support.shapes)."""
+    out = root / "records"
+    out.mkdir()
+    splits = {split: json.loads((root / "labels" / f"coco_{split}.json").read_text()) for split in ("train", "val")}
+
+    def publish(path: Path, split: str, index: int, count: int) -> str:
+        return str(shutil.move(path, out / path.name))
+
+    records = build_records(splits, ImageSource(folder=root / "images"), RecordOptions(num_shards=shards), publish)
+    (out / "stats.json").write_text(json.dumps({s: stats.as_dict() for s, stats in records.stats.items()}))
+    return out
+
+
+def archive_checkpoint(run: Path, target: Path) -> Path:
+    """A run folder's newest checkpoint and params.yaml as a .tar.gz (in a subfolder, as Model Garden's are)."""
+    state = (run / "checkpoints" / "checkpoint").read_text()
+    newest = state.split('"')[1].rsplit("/", 1)[-1]
+    with tarfile.open(target, "w:gz") as tar:
+        for path in sorted((run / "checkpoints").glob(f"{newest}.*")):
+            tar.add(path, arcname=f"base/{path.name}")
+        tar.add(run / "params.yaml", arcname="base/params.yaml")
+    return target
