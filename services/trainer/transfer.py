@@ -46,15 +46,23 @@ def build_weights(model: Any, config: Any) -> None:
     module.serve(tf.zeros([1, height, width, 3], tf.uint8))
 
 
-def restore_base(config: Any, plan: TransferPlan) -> Any:
-    """The base model as it was trained, built from the same config with the base's class count."""
-    import tensorflow as tf
+def build_model(config: Any, num_classes: int | None = None) -> Any:
+    """A detector from the config (optionally with another class count), every weight created."""
     from official.core import task_factory
 
     task_config = copy.deepcopy(config.task)
-    task_config.model.num_classes = plan.base_classes
-    donor = task_factory.get_task(task_config).build_model()
-    build_weights(donor, config)
+    if num_classes is not None:
+        task_config.model.num_classes = num_classes
+    model = task_factory.get_task(task_config).build_model()
+    build_weights(model, config)
+    return model
+
+
+def restore_base(config: Any, plan: TransferPlan) -> Any:
+    """The base model as it was trained, built from the same config with the base's class count."""
+    import tensorflow as tf
+
+    donor = build_model(config, plan.base_classes)
     status = tf.train.Checkpoint(**donor.checkpoint_items).read(str(plan.prefix))
     try:
         status.expect_partial().assert_existing_objects_matched()
@@ -66,24 +74,33 @@ def restore_base(config: Any, plan: TransferPlan) -> Any:
     return donor
 
 
+def class_sized(config: Any, model: Any) -> set[int]:
+    """Positions in model.weights of the weights whose shape follows the class count (found by changing it)."""
+    probe = build_model(config, config.task.model.num_classes + 1)
+    return {i for i, (a, b) in enumerate(zip(model.weights, probe.weights, strict=True)) if a.shape != b.shape}
+
+
 def transfer(model: Any, config: Any, plan: TransferPlan, layout: Layout) -> TransferReport:
     """Copy the base into `model` (already built); returns what was restored, re-initialised and warm-started."""
     donor = restore_base(config, plan)
     ours, theirs = model.weights, donor.weights
     if len(ours) != len(theirs):
         raise InvalidInput(f"the base checkpoint's model has {len(theirs)} weights, this model {len(ours)}")
+    heads = class_sized(config, model)
     report = TransferReport()
     classes = config.task.model.num_classes
-    for target, source in zip(ours, theirs, strict=True):
-        if tuple(target.shape) == tuple(source.shape):
+    for index, (target, source) in enumerate(zip(ours, theirs, strict=True)):
+        if index in heads:
+            value = warm_start(target.numpy(), source.numpy(), classes, plan.base_classes, plan.class_map, layout)
+            if value is None:
+                raise InvalidInput(f"base weight {source.name} {tuple(source.shape)} is not class-sized like ours")
+            target.assign(value)
+            report.reinitialised += 1
+        elif tuple(target.shape) == tuple(source.shape):
             target.assign(source)
             report.restored += 1
-            continue
-        value = warm_start(target.numpy(), source.numpy(), classes, plan.base_classes, plan.class_map, layout)
-        if value is None:
+        else:
             raise InvalidInput(f"base weight {source.name} {tuple(source.shape)} does not fit {tuple(target.shape)}")
-        target.assign(value)
-        report.reinitialised += 1
     report.warm_started = dict(plan.class_map)
     return report
 

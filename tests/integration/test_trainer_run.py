@@ -97,7 +97,7 @@ def task_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_fine_tuning_restores_the_base_and_warm_starts_the_mapped_class(base_run: Path, task_b: Path) -> None:
     import tensorflow as tf
 
-    from services.trainer.transfer import TransferPlan, build_weights, restore_base, transfer
+    from services.trainer.transfer import TransferPlan, build_model, restore_base, transfer
 
     config = tiny_config(task_b)
     model = build_model(config)
@@ -115,7 +115,6 @@ def test_fine_tuning_restores_the_base_and_warm_starts_the_mapped_class(base_run
     ours, theirs = classifier.bias.numpy().reshape(anchors, 4), donor.head._classifier.bias.numpy().reshape(anchors, 4)
     np.testing.assert_array_equal(ours[:, 2], theirs[:, 1])  # circle started from the base's circle
     assert not np.array_equal(ours[:, 1], theirs[:, 1])  # diamond did not
-    build_weights(model, config)  # building again keeps the values
 
 
 def test_fine_tuning_from_a_checkpoint_served_over_http(base_run: Path, task_b: Path, tmp_path: Path) -> None:
@@ -142,16 +141,6 @@ def tiny_config(root: Path) -> Any:
     categories = json.loads((root / "labels" / "coco_train.json").read_text())["categories"]
     inputs = RunInputs(shards, categories, None, bytes, lambda *_: None)  # type: ignore[arg-type,return-value]
     return build_config(lookup("retinanet_tiny"), request, training_data(inputs), Hardware(gpus=0))
-
-
-def build_model(config: Any) -> Any:
-    from official.core import task_factory
-
-    from services.trainer.transfer import build_weights
-
-    model = task_factory.get_task(config.task).build_model()
-    build_weights(model, config)
-    return model
 
 
 def backbone_tensors(reader: Any) -> list[np.ndarray]:
