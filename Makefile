@@ -46,6 +46,7 @@ bench: install infra-up
 	$(PY) -m bench.handoff
 	$(PY) -m bench.converter
 	$(PY) -m bench.recorder
+	$(PY) -m bench.trainer
 
 clean: infra-down
 	rm -rf var .venv
