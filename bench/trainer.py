@@ -59,7 +59,7 @@ def time_training(root: Path, mode: str, steps: int, out: Path) -> float:
     else:
         sync = CheckpointSync(StoreOutputs(open_store(Settings(data_dir=out / "store")), "bench", "overhead"))
         sent: list[str] = []
-        hooks = FitHooks(lambda step, total, values: sent.append(json.dumps(values)), sync, lambda: False)
+        hooks = FitHooks(lambda done, total, message, values: sent.append(json.dumps(values)), sync, lambda: False)
         fit(config, lookup("retinanet_tiny"), None, out / "model", hooks)
     return time.perf_counter() - started
 

@@ -68,9 +68,11 @@ class _LocalOutputs:
         """Checkpoints already sit in the run folder's model/ from an earlier run of the same command."""
 
 
-def _print_progress(step: int, total: int, values: dict[str, float]) -> None:
-    eta = values.get("eta_seconds", -1)
-    print(f"step {step}/{total} loss {values.get('total_loss', float('nan')):.4f} eta {eta:.0f}s", flush=True)
+def _print_progress(done: int, total: int, message: str, values: dict[str, float]) -> None:
+    if "total_loss" in values:
+        message += f": loss {values['total_loss']:.4f}, {values['images_per_second']:.1f} images/s"
+        message += f", about {values['eta_seconds']:.0f} s left" if values["eta_seconds"] >= 0 else ""
+    print(message, flush=True)
 
 
 def _request(fields: dict[str, Any]) -> TrainRequested:

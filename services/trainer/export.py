@@ -33,9 +33,12 @@ def export_saved_model(config: Any, checkpoint: str, export_dir: Path, input_typ
     return export_dir / "saved_model"
 
 
-def export_tflite(saved_model: Path, config: Any, out: Path) -> Path:
+def export_tflite(config: Any, checkpoint: str, folder: Path) -> Path:
+    """A float TFLite model from a SavedModel exported for it (Model Garden's `tflite` input: float pixels)."""
     from official.vision.serving import export_tflite_lib
 
+    saved_model = export_saved_model(config, checkpoint, folder, "tflite")
+    out = folder / "model.tflite"
     out.write_bytes(export_tflite_lib.convert_tflite_model(str(saved_model), quant_type=None, params=config))
     return out
 

@@ -15,10 +15,12 @@ from services.trainer.catalogue import ModelSpec
 from services.trainer.transfer import TransferPlan, TransferReport, build_weights, transfer
 from transferline.errors import Interrupted
 
+Progress = Callable[[int, int, str, dict[str, float]], None]  # (done, total, message, numbers worth showing)
+
 
 @dataclass(frozen=True)
 class FitHooks:
-    progress: Callable[[int, int, dict[str, float]], None]  # (step, total steps, losses and speeds)
+    progress: Progress  # steps done, total steps, losses and speeds
     checkpointed: Callable[[Path], None]  # a checkpoint was written under the model folder: publish it
     stopping: Callable[[], bool]  # the service is shutting down
 
@@ -124,7 +126,7 @@ class _LoopAction:
         eta = (total - step) / speed if speed else -1.0
         self.result.losses = losses
         speeds = {"steps_per_second": speed, "images_per_second": speed * batch, "eta_seconds": eta}
-        self.hooks.progress(step, total, {**losses, **speeds})
+        self.hooks.progress(step, total, f"step {step} of {total}", {**losses, **speeds})
         if self.hooks.stopping():
             self._save(step)
             raise Interrupted(f"stopped at step {step} of {total}; a restart resumes from this checkpoint")

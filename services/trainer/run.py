@@ -14,7 +14,7 @@ from services.trainer.base_checkpoint import BaseCheckpoint
 from services.trainer.catalogue import ModelSpec, lookup
 from services.trainer.config import Hardware, TrainingData, build_config, save_config
 from services.trainer.export import Detector, export_saved_model, export_tflite
-from services.trainer.fit import FitHooks, FitResult, fit
+from services.trainer.fit import FitHooks, FitResult, Progress, fit
 from services.trainer.transfer import TransferPlan
 from transferline.errors import InvalidInput
 from transferline.payloads import TrainRequested
@@ -53,7 +53,7 @@ def train_run(
     inputs: RunInputs,
     workdir: Path,
     outputs: Outputs,
-    progress: Callable[[int, int, dict[str, float]], None],
+    progress: Progress,
     stopping: Callable[[], bool],
 ) -> RunResult:
     spec = lookup(request.model)
@@ -67,11 +67,13 @@ def train_run(
     plan = None if _has_checkpoint(model_dir) else base_plan(request, spec, inputs)
     hooks = FitHooks(progress, CheckpointSync(outputs), stopping)
     result = fit(config, spec, plan, model_dir, hooks, request.max_wall_seconds)
-    saved_model = export_saved_model(config, _latest(model_dir), workdir / "export", request.export_input)
+    checkpoint = _latest(model_dir)
+    saved_model = export_saved_model(config, checkpoint, workdir / "export", request.export_input)
     _publish_tree(outputs, saved_model, "saved_model")
     if request.tflite:
-        outputs.publish(export_tflite(saved_model, config, workdir / "model.tflite"), "model.tflite")
-    metrics = _evaluate(request, inputs, Detector(saved_model, request.export_input), workdir, outputs)
+        outputs.publish(export_tflite(config, checkpoint, workdir / "export-tflite"), "model.tflite")
+    detector = Detector(saved_model, request.export_input)
+    metrics = _evaluate(request, inputs, detector, workdir, outputs, progress)
     metrics["training"] = _training_summary(result, config)
     _write_json(workdir / "eval" / "metrics.json", metrics)
     outputs.publish(workdir / "eval" / "metrics.json", "eval/metrics.json")
@@ -127,14 +129,21 @@ def detect_hardware() -> Hardware:
 
 
 def _evaluate(
-    request: TrainRequested, inputs: RunInputs, detector: Detector, workdir: Path, outputs: Outputs
+    request: TrainRequested,
+    inputs: RunInputs,
+    detector: Detector,
+    workdir: Path,
+    outputs: Outputs,
+    progress: Progress,
 ) -> dict[str, Any]:
     truth = inputs.evaluation
     if not truth or not truth.get("annotations"):
         return {"evaluated": False, "why": "no validation or test split with objects"}
     names = {int(c["id"]): c["name"] for c in truth["categories"]}
     found = []
+    total = len(truth["images"])
     for index, image in enumerate(truth["images"]):
+        progress(index + 1, total, f"evaluating image {index + 1} of {total}", {})
         data = inputs.read_image(image["file_name"])
         detections = detector.detect(int(image["id"]), data)
         found.append(detections)

@@ -25,8 +25,8 @@ class TrainStage(Stage[TrainRequested]):
         workdir = ctx.settings.data_dir / "trainer" / job / request.run
         inputs = read_inputs(store, job, workdir / "records", ctx.settings.data_dir / "cache" / "checkpoints")
 
-        def progress(step: int, total: int, values: dict[str, float]) -> None:
-            ctx.progress(step, total, f"step {step} of {total}", **values)
+        def progress(done: int, total: int, message: str, values: dict[str, float]) -> None:
+            ctx.progress(done, total, message, **values)
 
         result = train_run(
             request, inputs, workdir, StoreOutputs(store, job, request.run), progress, ctx.stopping.is_set

@@ -118,15 +118,22 @@ def test_fine_tuning_restores_the_base_and_warm_starts_the_mapped_class(base_run
 
 
 def test_fine_tuning_from_a_checkpoint_served_over_http(base_run: Path, task_b: Path, tmp_path: Path) -> None:
+    import tensorflow as tf
+
     served = archive_checkpoint(base_run, tmp_path / "base.tar.gz")
     with serve_files(tmp_path) as url:
         source = f"{url}/{served.name}"
-        assert train(task_b, tmp_path / "tuned", "steps=10", "checkpoint_every=10", f"base_checkpoint={source}") == 0
+        settings = ("steps=10", "checkpoint_every=10", f"base_checkpoint={source}", "tflite=true")
+        assert train(task_b, tmp_path / "tuned", *settings) == 0
     metrics = json.loads((tmp_path / "tuned" / "eval" / "metrics.json").read_text())
     transfer = metrics["training"]["transfer"]
     assert transfer["restored"] > 100 and transfer["reinitialised"] == 2
     assert transfer["warm_started"] == {"2": 1}
     assert metrics["training"]["step"] == 10
+    interpreter = tf.lite.Interpreter(model_path=str(tmp_path / "tuned" / "model.tflite"))
+    interpreter.allocate_tensors()
+    assert [list(d["shape"]) for d in interpreter.get_input_details()] == [[1, 128, 128, 3]]
+    assert [1, 100, 4] in [list(d["shape"]) for d in interpreter.get_output_details()]
 
 
 def tiny_config(root: Path) -> Any:

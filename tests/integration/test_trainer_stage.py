@@ -78,7 +78,12 @@ def test_records_chain_into_training_and_the_run_lands_in_the_store(backend_sett
 
 
 def is_progress(message: dict[str, Any], job: str) -> bool:
-    return message["subject"] == job and message["type"].endswith("progress")
+    """A training step's progress event (evaluation reports its own, counting images)."""
+    return (
+        message["subject"] == job
+        and message["type"].endswith("progress")
+        and "total_loss" in message["data"]["metrics"]
+    )
 
 
 BAD = {
