@@ -33,6 +33,7 @@ def archive_checkpoint(run: Path, target: Path) -> Path:
     """A run folder's newest checkpoint and params.yaml as a .tar.gz (in a subfolder, as Model Garden's are)."""
     state = (run / "checkpoints" / "checkpoint").read_text()
     newest = state.split('"')[1].rsplit("/", 1)[-1]
+    target.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(target, "w:gz") as tar:
         for path in sorted((run / "checkpoints").glob(f"{newest}.*")):
             tar.add(path, arcname=f"base/{path.name}")
