@@ -55,5 +55,5 @@ def test_overrides_are_checked_against_model_gardens_config() -> None:
 
 
 def test_an_unknown_model_names_the_ones_there_are() -> None:
-    with pytest.raises(InvalidInput, match="unknown model 'yolo'.*retinanet_resnet50"):
+    with pytest.raises(InvalidInput, match=r"unknown model 'yolo'.*retinanet_resnet50"):
         lookup("yolo")
