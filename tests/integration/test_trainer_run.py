@@ -163,3 +163,13 @@ def fingerprint(values: list[Any]) -> list[tuple[tuple[int, ...], float]]:
     """Order-free identity of a set of tensors: each one's shape and exact sum."""
     arrays = [np.asarray(v) for v in values]
     return sorted((a.shape, float(a.astype(np.float64).sum())) for a in arrays)
+
+
+def test_the_wall_time_limit_stops_training_then_evaluates_and_exports(task_a: Path, tmp_path: Path) -> None:
+    out = tmp_path / "short"
+    assert train(task_a, out, "steps=5000", "max_wall_seconds=1", "from_scratch=true") == 0
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    assert metrics["training"]["stopped_early"] is True
+    assert metrics["training"]["step"] == 50  # one loop of steps, then the limit (tracing alone takes longer)
+    assert (out / "checkpoints" / "ckpt-50.index").exists() and (out / "saved_model" / "saved_model.pb").exists()
+    assert metrics["evaluated"]
