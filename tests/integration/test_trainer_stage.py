@@ -122,29 +122,32 @@ def test_a_killed_trainer_resumes_from_its_last_checkpoint(backend_settings, tas
     events.REGISTRY.register_stage(stage, TrainRequested)
     env = {**child_env(backend_settings, stage), "TF_CPP_MIN_LOG_LEVEL": "2"}
     serve = cli("serve", "tests.support.train_stage:NamedTrainStage")
-    options = {**TINY, "steps": 200, "checkpoint_every": 50, "from_scratch": True, "run": "resumed"}
+    # Loops of 50 steps; checkpoints every 150 steps, and whenever SIGTERM asks the trainer to stop.
+    options = {**TINY, "steps": 300, "checkpoint_every": 150, "from_scratch": True, "run": "resumed"}
     pipeline.request(stage, job, **options)
     run = keys.model(job, "resumed", "checkpoints")
 
     first = subprocess.Popen(serve, env=env, stderr=subprocess.DEVNULL)
-    wait_for(lambda: pipeline.store.exists(f"{run}/ckpt-100.index"), 300, "a checkpoint at step 100")
+    wait_for(lambda: pipeline.store.exists(f"{run}/ckpt-150.index"), 300, "a checkpoint at step 150")
     first.send_signal(signal.SIGKILL)
     first.wait(30)
     assert status.read_status(pipeline.store, job, stage).state == "running"
 
     second = subprocess.Popen(serve, env=env, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: pipeline.store.exists(f"{run}/ckpt-150.index"), 300, "a checkpoint at step 150")
-    second.send_signal(signal.SIGTERM)  # stops after saving a checkpoint, leaving the request uncommitted
+    pipeline.read(events.EVENTS_TOPIC, lambda seen: max(steps_of(seen, job), default=0) >= 200, timeout=300)
+    second.send_signal(signal.SIGTERM)  # saves a checkpoint after the running loop and leaves the request uncommitted
     _, stderr = second.communicate(timeout=120)
     assert second.returncode == 0, stderr[-3000:]
+    assert pipeline.store.exists(f"{run}/ckpt-250.index")  # not a multiple of 150: written because of SIGTERM
     assert status.read_status(pipeline.store, job, stage).state == "running"
 
     third = subprocess.run([*serve, "--max-events", "1"], env=env, timeout=600, capture_output=True, text=True)
     assert third.returncode == 0, third.stderr[-3000:]
     assert status.read_status(pipeline.store, job, stage).state == "succeeded"
-    steps = [
-        m["data"]["done"] for m in pipeline.read(events.EVENTS_TOPIC, lambda _: False, timeout=3) if is_progress(m, job)
-    ]
-    assert steps[-1] == 200
+    steps = steps_of(pipeline.read(events.EVENTS_TOPIC, lambda _: False, timeout=3), job)
+    assert steps[-1] == 300
     assert steps == sorted(steps), steps  # never back to 0: each restart went on from a checkpoint
-    assert steps.count(50) == 1
+
+
+def steps_of(messages: list[dict[str, Any]], job: str) -> list[int]:
+    return [m["data"]["done"] for m in messages if is_progress(m, job)]
