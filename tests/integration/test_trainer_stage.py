@@ -122,23 +122,24 @@ def test_a_killed_trainer_resumes_from_its_last_checkpoint(backend_settings, tas
     events.REGISTRY.register_stage(stage, TrainRequested)
     env = {**child_env(backend_settings, stage), "TF_CPP_MIN_LOG_LEVEL": "2"}
     serve = cli("serve", "tests.support.train_stage:NamedTrainStage")
-    # Loops of 50 steps; checkpoints every 150 steps, and whenever SIGTERM asks the trainer to stop.
-    options = {**TINY, "steps": 300, "checkpoint_every": 150, "from_scratch": True, "run": "resumed"}
+    # Loops of 50 steps. Orbit checkpoints after a fresh run's first loop, then every `checkpoint_every` steps
+    # (never, here) and at the end; the trainer also checkpoints whenever SIGTERM asks it to stop.
+    options = {**TINY, "steps": 300, "checkpoint_every": 1000, "from_scratch": True, "run": "resumed"}
     pipeline.request(stage, job, **options)
     run = keys.model(job, "resumed", "checkpoints")
 
     first = subprocess.Popen(serve, env=env, stderr=subprocess.DEVNULL)
-    wait_for(lambda: pipeline.store.exists(f"{run}/ckpt-150.index"), 300, "a checkpoint at step 150")
+    wait_for(lambda: pipeline.store.exists(f"{run}/ckpt-50.index"), 300, "a checkpoint at step 50")
     first.send_signal(signal.SIGKILL)
     first.wait(30)
     assert status.read_status(pipeline.store, job, stage).state == "running"
 
     second = subprocess.Popen(serve, env=env, stderr=subprocess.PIPE, text=True)
-    pipeline.read(events.EVENTS_TOPIC, lambda seen: max(steps_of(seen, job), default=0) >= 200, timeout=300)
+    pipeline.read(events.EVENTS_TOPIC, lambda seen: max(steps_of(seen, job), default=0) >= 150, timeout=300)
     second.send_signal(signal.SIGTERM)  # saves a checkpoint after the running loop and leaves the request uncommitted
     _, stderr = second.communicate(timeout=120)
     assert second.returncode == 0, stderr[-3000:]
-    assert pipeline.store.exists(f"{run}/ckpt-250.index")  # not a multiple of 150: written because of SIGTERM
+    assert pipeline.store.exists(f"{run}/ckpt-200.index")  # neither a first loop nor the end: SIGTERM wrote it
     assert status.read_status(pipeline.store, job, stage).state == "running"
 
     third = subprocess.run([*serve, "--max-events", "1"], env=env, timeout=600, capture_output=True, text=True)
