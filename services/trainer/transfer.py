@@ -59,19 +59,23 @@ def build_model(config: Any, num_classes: int | None = None) -> Any:
 
 
 def restore_base(config: Any, plan: TransferPlan) -> Any:
-    """The base model as it was trained, built from the same config with the base's class count."""
+    """The base model as it was trained, built from the same config with the base's class count. Trainer
+    checkpoints hold the model under `model` and its parts at the root; exported ones only under `model`."""
     import tensorflow as tf
 
     donor = build_model(config, plan.base_classes)
-    status = tf.train.Checkpoint(**donor.checkpoint_items).read(str(plan.prefix))
-    try:
-        status.expect_partial().assert_existing_objects_matched()
-    except AssertionError as exc:
-        raise InvalidInput(
-            f"the base checkpoint does not fit {config.task.model.backbone.type} with "
-            f"{plan.base_classes} classes: {str(exc)[:400]}"
-        ) from None
-    return donor
+    problems = []
+    for roots in ({"model": donor}, dict(donor.checkpoint_items)):
+        status = tf.train.Checkpoint(**roots).read(str(plan.prefix))
+        try:
+            status.expect_partial().assert_existing_objects_matched()
+            return donor
+        except AssertionError as exc:
+            problems.append(str(exc)[:300])
+    raise InvalidInput(
+        f"the base checkpoint does not fit {config.task.model.backbone.type} with "
+        f"{plan.base_classes} classes: {problems[0]}"
+    )
 
 
 def class_sized(config: Any, model: Any) -> set[int]:
