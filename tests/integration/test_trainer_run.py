@@ -178,3 +178,31 @@ def test_the_wall_time_limit_stops_training_then_evaluates_and_exports(task_a: P
     assert metrics["training"]["step"] == 50  # one loop of steps, then the limit (tracing alone takes longer)
     assert (out / "checkpoints" / "ckpt-50.index").exists() and (out / "saved_model" / "saved_model.pb").exists()
     assert metrics["evaluated"]
+
+
+def test_faster_rcnn_heads_are_warm_started_class_major(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    from services.trainer.catalogue import lookup
+    from services.trainer.config import Hardware, TrainingData, build_config
+    from services.trainer.transfer import TransferPlan, build_model, class_sized, transfer
+    from transferline.payloads import TrainRequested
+
+    small = {"task": {"model": {"backbone": {"resnet": {"model_id": 18}}}}}
+    request = TrainRequested(model="fasterrcnn_resnet50", input_size=128, overrides=small)
+    data = TrainingData("/r/train-*", None, num_classes=4, train_images=8)
+    config = build_config(lookup("fasterrcnn_resnet50"), request, data, Hardware(gpus=0))
+    base = build_model(config, num_classes=6)
+    prefix = tf.train.Checkpoint(model=base).write(str(tmp_path / "base"))  # as Model Garden exports it
+
+    model = build_model(config)
+    report = transfer(model, config, TransferPlan(Path(prefix), base_classes=6, class_map={2: 5}), "rcnn")
+    heads = class_sized(config, model)
+    assert report.reinitialised == len(heads) == 4  # class logits and per-class box deltas, kernel and bias
+    for index in heads:
+        ours, theirs = model.weights[index].numpy(), base.weights[index].numpy()
+        per_class = ours.shape[-1] // 4
+        ours = ours.reshape(*ours.shape[:-1], 4, per_class)
+        theirs = theirs.reshape(*theirs.shape[:-1], 6, per_class)
+        np.testing.assert_array_equal(ours[..., 2, :], theirs[..., 5, :])
+    assert fingerprint(model.backbone.weights) == fingerprint(base.backbone.weights)
