@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests.support.http import serve_files
 from tests.support.shapes import write_task
-from tests.support.training import archive_checkpoint, write_records
+from tests.support.training import archive_checkpoint, tiny_config, write_records
 
 TINY = {"model": "retinanet_tiny", "input_size": 128, "batch_size": 8, "learning_rate": 0.08, "warmup_steps": 20}
 TASK_A, TASK_B = ("circle", "square", "triangle"), ("circle", "diamond", "cross")
@@ -32,20 +32,13 @@ TASK_A, TASK_B = ("circle", "square", "triangle"), ("circle", "diamond", "cross"
 def time_training(root: Path, mode: str, steps: int, out: Path) -> float:
     """In a subprocess: one mode's training call on the task under `root`, in seconds."""
     from services.trainer.catalogue import lookup
-    from services.trainer.config import Hardware, build_config
     from services.trainer.fit import FitHooks, fit
-    from services.trainer.run import CheckpointSync, RunInputs, training_data
+    from services.trainer.run import CheckpointSync
     from services.trainer.stage import StoreOutputs
-    from transferline.payloads import TrainRequested
     from transferline.settings import Settings
     from transferline.store import open_store
 
-    request = TrainRequested.model_validate({**TINY, "steps": steps, "checkpoint_every": 100, "from_scratch": True})
-    stats = json.loads((root / "records" / "stats.json").read_text())
-    shards = {s: [root / "records" / Path(k).name for k in found["shards"]] for s, found in stats.items()}
-    categories = json.loads((root / "labels" / "coco_train.json").read_text())["categories"]
-    inputs = RunInputs(shards, categories, None, bytes, lambda *_: None)  # type: ignore[arg-type,return-value]
-    config = build_config(lookup("retinanet_tiny"), request, training_data(inputs), Hardware(gpus=0))
+    config = tiny_config(root, **TINY, steps=steps, checkpoint_every=100, from_scratch=True)
     started = time.perf_counter()
     if mode == "bare":
         import tensorflow as tf

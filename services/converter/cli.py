@@ -80,9 +80,7 @@ def validate_command(args: argparse.Namespace) -> int:
 
 
 def _request(args: argparse.Namespace) -> Any:
-    from pydantic import ValidationError
-
-    from transferline.jobs import parse_assignments
+    from transferline.jobs import parse_assignments, validated
     from transferline.payloads import ConvertRequested
 
     fields = {
@@ -98,11 +96,7 @@ def _request(args: argparse.Namespace) -> Any:
         "require_images": args.images is not None,
         "max_error_fraction": args.max_error_fraction,
     }
-    try:
-        return ConvertRequested.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidInput(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    return validated(ConvertRequested, fields)
 
 
 def _pairs(values: list[str], flag: str) -> dict[str, str]:

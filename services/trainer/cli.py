@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from transferline import jobs
 from transferline.errors import InvalidInput
 from transferline.payloads import TrainRequested
+
+if TYPE_CHECKING:  # the library imports TensorFlow's helpers lazily; the CLI parser stays light
+    from services.trainer.base_checkpoint import BaseCheckpoint
+    from services.trainer.run import RunInputs
+
+FetchBase = Callable[[str, "str | None"], "BaseCheckpoint"]
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,40 +34,50 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def train_command(args: argparse.Namespace) -> int:
     from services.trainer.base_checkpoint import fetch_base
-    from services.trainer.run import RunInputs, train_run
+    from services.trainer.run import train_run
     from transferline.settings import Settings
     from transferline.store import open_store
 
-    request = _request(jobs.parse_assignments(args.set))
-    train = _read_json(args.labels / "coco_train.json")
-    stats = _read_json(args.records / "stats.json")
+    request = jobs.validated(TrainRequested, jobs.parse_assignments(args.set))
     settings = Settings.from_env()
-    store = open_store(settings)
-    inputs = RunInputs(
-        shards={split: [args.records / Path(key).name for key in found["shards"]] for split, found in stats.items()},
-        categories=train["categories"],
-        evaluation=_optional_json(args.labels / "coco_val.json") or _optional_json(args.labels / "coco_test.json"),
-        read_image=lambda name: _read_image(args.images, name),
-        fetch_base=lambda source, sha256: fetch_base(
-            source, store, settings.data_dir / "cache" / "checkpoints", sha256
-        ),
-    )
+    store, cache = open_store(settings), settings.data_dir / "cache" / "checkpoints"
+    inputs = local_inputs(args.records, args.labels, args.images, lambda url, sha: fetch_base(url, store, cache, sha))
     args.out.mkdir(parents=True, exist_ok=True)
     result = train_run(request, inputs, args.out, _LocalOutputs(args.out), _print_progress, lambda: False)
     print(json.dumps({"step": result.fit.step, **{k: result.metrics.get(k) for k in ("ap", "ap50", "ap75")}}))
     return 0
 
 
+def local_inputs(records: Path, labels: Path, images: Path, fetch_base: FetchBase) -> RunInputs:
+    """A run's inputs from local folders: `transferline records` output, `transferline convert` output, images."""
+    from services.trainer.run import RunInputs
+
+    stats = _read_json(records / "stats.json")
+    return RunInputs(
+        shards={split: [records / Path(key).name for key in found["shards"]] for split, found in stats.items()},
+        train_images=int(stats.get("train", {}).get("images", 0)),
+        categories=_read_json(labels / "coco_train.json")["categories"],
+        evaluation=_optional_json(labels / "coco_val.json") or _optional_json(labels / "coco_test.json"),
+        read_image=lambda name: _read_image(images, name),
+        fetch_base=fetch_base,
+    )
+
+
 class _LocalOutputs:
-    """The run folder is the output: files are already where they belong."""
+    """The run folder is the output: files are linked to their published names (no second copy of the bytes)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def publish(self, path: Path, name: str) -> None:
         target = self.root / name
-        if target.resolve() != path.resolve():
-            target.parent.mkdir(parents=True, exist_ok=True)
+        if target.resolve() == path.resolve():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)  # TensorFlow replaces its state file; link the new one
+        try:
+            os.link(path, target)
+        except OSError:  # another file system
             shutil.copyfile(path, target)
 
     def restore(self, folder: str, into: Path) -> None:
@@ -73,14 +89,6 @@ def _print_progress(done: int, total: int, message: str, values: dict[str, float
         message += f": loss {values['total_loss']:.4f}, {values['images_per_second']:.1f} images/s"
         message += f", about {values['eta_seconds']:.0f} s left" if values["eta_seconds"] >= 0 else ""
     print(message, flush=True)
-
-
-def _request(fields: dict[str, Any]) -> TrainRequested:
-    try:
-        return TrainRequested.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidInput(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
 def _read_json(path: Path) -> dict[str, Any]:

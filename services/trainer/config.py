@@ -117,12 +117,10 @@ def _warmup(request: TrainRequested) -> dict[str, Any]:
     return {"type": "linear", "linear": {"warmup_steps": steps, "warmup_learning_rate": request.learning_rate / 10}}
 
 
-def save_config(config: Any, path: Path) -> None:
-    """params.yaml beside the run, as Model Garden writes it (export and fine-tuning read it back)."""
+def save_config(config: Any, folder: Path) -> Path:
+    """folder/params.yaml, as Model Garden writes it (export and fine-tuning read it back)."""
     from official.core import train_utils
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    train_utils.serialize_config(config, str(path.parent))
-    produced = path.parent / "params.yaml"
-    if produced != path:
-        produced.rename(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    train_utils.serialize_config(config, str(folder))
+    return folder / "params.yaml"

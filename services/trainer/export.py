@@ -12,8 +12,6 @@ from PIL import Image, ImageOps
 
 from services.trainer.evaluate import ImageDetections
 
-MAX_DETECTIONS_KEPT = 100
-
 
 def export_saved_model(config: Any, checkpoint: str, export_dir: Path, input_type: str) -> Path:
     """A SavedModel whose `serving_default` takes one image (uint8 HxWx3 tensor, or encoded bytes)."""
@@ -69,7 +67,6 @@ class Detector:
         else:
             outputs = self._serve(tf.constant(_pixels(data)[None]))
         count = int(np.asarray(outputs["num_detections"]).reshape(-1)[0])
-        count = min(count, MAX_DETECTIONS_KEPT)
         scale = np.asarray(outputs["image_info"])[0, 2]  # [scale_y, scale_x] from original to model input
         boxes = np.asarray(outputs["detection_boxes"])[0, :count] / np.tile(scale, 2)
         return ImageDetections(

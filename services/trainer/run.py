@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ class RunInputs:
     """What a run reads: local shards per split, the COCO categories, ground truth to evaluate and pictures."""
 
     shards: dict[str, list[Path]]
+    train_images: int  # images in the train shards (sizes the shuffle buffer)
     categories: list[dict[str, Any]]
     evaluation: dict[str, Any] | None  # COCO of the split to evaluate (val, else test)
     read_image: Callable[[str], bytes]  # COCO file_name -> image bytes
@@ -45,7 +46,6 @@ class Outputs(Protocol):
 class RunResult:
     fit: FitResult
     metrics: dict[str, Any]
-    published: list[str] = field(default_factory=list)
 
 
 def train_run(
@@ -60,8 +60,7 @@ def train_run(
     check_classes(request, inputs.categories)
     data = training_data(inputs)
     config = build_config(spec, request, data, detect_hardware())
-    save_config(config, workdir / "params.yaml")
-    outputs.publish(workdir / "params.yaml", "params.yaml")
+    outputs.publish(save_config(config, workdir), "params.yaml")
     model_dir = workdir / "model"
     outputs.restore("checkpoints", model_dir)  # a restarted run resumes from its last published checkpoint
     plan = None if _has_checkpoint(model_dir) else base_plan(request, spec, inputs)
@@ -113,12 +112,11 @@ def training_data(inputs: RunInputs) -> TrainingData:
     ids = [int(c["id"]) for c in inputs.categories]
     if not ids or min(ids) < 1:
         raise InvalidInput("the records' categories must have ids from 1 (0 is the background)")
-    folder = train[0].parent
     return TrainingData(
         train_pattern=",".join(str(path) for path in train),
         val_pattern=",".join(str(path) for path in val) if val else None,
         num_classes=max(ids) + 1,
-        train_images=_count_hint(folder),
+        train_images=inputs.train_images,
     )
 
 
@@ -215,13 +213,6 @@ def _publish_tree(outputs: Outputs, folder: Path, name: str) -> None:
 
 def _files(folder: Path) -> Iterator[Path]:
     return (path for path in sorted(folder.rglob("*")) if path.is_file())
-
-
-def _count_hint(folder: Path) -> int:
-    stats = folder / "stats.json"
-    if stats.exists():
-        return int(json.loads(stats.read_text()).get("train", {}).get("images", 0))
-    return 0
 
 
 def _write_json(path: Path, value: Any) -> None:

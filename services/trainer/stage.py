@@ -37,13 +37,13 @@ class TrainStage(Stage[TrainRequested]):
 def read_inputs(store: Store, job: str, folder: Path, cache: Path) -> RunInputs:
     stats = _stats(store, job)
     shards = {split: _download(store, found.get("shards", []), folder) for split, found in stats.items()}
-    (folder / "stats.json").write_text(json.dumps(stats))
     train = _coco(store, job, "train")
     if train is None:
         raise InvalidInput(f"no {keys.coco(job, 'train')}: run the convert stage first")
     images = keys.images(job)
     return RunInputs(
         shards=shards,
+        train_images=int(stats.get("train", {}).get("images", 0)),
         categories=train["categories"],
         evaluation=_coco(store, job, "val") or _coco(store, job, "test"),
         read_image=lambda name: store.get_bytes(images + name),
@@ -100,15 +100,14 @@ def _stats(store: Store, job: str) -> dict[str, Any]:
 def _download(store: Store, shard_keys: list[str], folder: Path) -> list[Path]:
     paths = []
     for key in shard_keys:
+        found = store.stat(key)
+        if found is None:
+            raise InvalidInput(f"TFRecord shard {key} is missing: run the records stage again")
         path = folder / key.rsplit("/", 1)[-1]
-        if not path.exists() or path.stat().st_size != (store.stat(key) or _missing(key)).size:
+        if not path.exists() or path.stat().st_size != found.size:  # a restarted run keeps what it has
             store.download(key, path)
         paths.append(path)
     return paths
-
-
-def _missing(key: str) -> Any:
-    raise InvalidInput(f"TFRecord shard {key} is missing: run the records stage again")
 
 
 def _coco(store: Store, job: str, split: str) -> dict[str, Any] | None:

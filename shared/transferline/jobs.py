@@ -7,7 +7,9 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from transferline import events, status
 from transferline.bus import Bus
@@ -18,6 +20,7 @@ from transferline.stages import request_model
 from transferline.store import Store
 
 SOURCE = "transferline/cli"
+RequestT = TypeVar("RequestT", bound=StageRequest)
 
 
 def new_job_id() -> str:
@@ -61,6 +64,15 @@ def wait_for(store: Store, job_id: str, stages: list[str], since: datetime, time
                 return Outcome(stage, found.state, found.error)
         time.sleep(0.2)
     return None
+
+
+def validated(model: type[RequestT], fields: dict[str, Any]) -> RequestT:
+    """A request model from command-line fields; the first problem becomes InvalidInput naming its field."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInput(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:

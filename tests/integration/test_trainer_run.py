@@ -13,7 +13,7 @@ import pytest
 from tests.support.http import serve_files
 from tests.support.shapes import write_task
 from tests.support.training import TINY as TRAINING_TINY
-from tests.support.training import archive_checkpoint, write_records
+from tests.support.training import archive_checkpoint, tiny_config, write_records
 from transferline.cli import main
 
 pytestmark = pytest.mark.slow
@@ -139,20 +139,6 @@ def test_fine_tuning_from_a_checkpoint_served_over_http(base_run: Path, task_b: 
     interpreter.allocate_tensors()
     assert [list(d["shape"]) for d in interpreter.get_input_details()] == [[1, 128, 128, 3]]
     assert [1, 100, 4] in [list(d["shape"]) for d in interpreter.get_output_details()]
-
-
-def tiny_config(root: Path) -> Any:
-    from services.trainer.catalogue import lookup
-    from services.trainer.config import Hardware, build_config
-    from services.trainer.run import RunInputs, training_data
-    from transferline.payloads import TrainRequested
-
-    request = TrainRequested.model_validate(TRAINING_TINY)
-    stats = json.loads((root / "records" / "stats.json").read_text())
-    shards = {split: [root / "records" / Path(k).name for k in found["shards"]] for split, found in stats.items()}
-    categories = json.loads((root / "labels" / "coco_train.json").read_text())["categories"]
-    inputs = RunInputs(shards, categories, None, bytes, lambda *_: None)  # type: ignore[arg-type,return-value]
-    return build_config(lookup("retinanet_tiny"), request, training_data(inputs), Hardware(gpus=0))
 
 
 def backbone_tensors(reader: Any) -> list[np.ndarray]:

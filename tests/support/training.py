@@ -7,6 +7,7 @@ import json
 import shutil
 import tarfile
 from pathlib import Path
+from typing import Any
 
 from services.recorder.records import RecordOptions, build_records
 from services.recorder.source import ImageSource
@@ -27,6 +28,22 @@ def write_records(root: Path, shards: int = 2) -> Path:
     records = build_records(splits, ImageSource(folder=root / "images"), RecordOptions(num_shards=shards), publish)
     (out / "stats.json").write_text(json.dumps({s: stats.as_dict() for s, stats in records.stats.items()}))
     return out
+
+
+def tiny_config(root: Path, **fields: Any) -> Any:
+    """The Model Garden config `transferline train` builds for the task under `root` (tiny RetinaNet, CPU)."""
+    from services.trainer.catalogue import lookup
+    from services.trainer.cli import local_inputs
+    from services.trainer.config import Hardware, build_config
+    from services.trainer.run import training_data
+    from transferline.payloads import TrainRequested
+
+    def no_base(source: str, sha256: str | None) -> Any:
+        raise AssertionError("a config needs no base checkpoint")
+
+    request = TrainRequested.model_validate({**TINY, **fields})
+    inputs = local_inputs(root / "records", root / "labels", root / "images", no_base)
+    return build_config(lookup(request.model), request, training_data(inputs), Hardware(gpus=0))
 
 
 def archive_checkpoint(run: Path, target: Path) -> Path:
