@@ -24,16 +24,16 @@ import requests
 from PIL import Image
 from shapely.geometry import Polygon
 
-from services.converter.images import StoredImage, perceptual_hashes
-from services.converter.stage import ConvertStage
 from tests.support.exports import labelbox_json
 from tests.support.labels import GtDataset, make_dataset
 from transferline import keys
-from transferline.manifest import ImageRecord
-from transferline.payloads import ConvertRequested
+from transferline.contracts import ImageRecord, rows_jsonl
 from transferline.settings import Settings
 from transferline.stage import StageContext
 from transferline.store import Store, open_store
+from transferline_converter.images import StoredImage, perceptual_hashes
+from transferline_converter.request import ConvertRequested
+from transferline_converter.stage import ConvertStage
 
 JOB = "bench-convert"
 
@@ -99,7 +99,7 @@ def stage_images(store: Store, dataset: GtDataset, pictures: dict[str, bytes], w
         StoredImage(i.file_name, i.width, i.height, read=lambda d=pictures[i.file_name]: d) for i in dataset.images
     ]
     hashes = perceptual_hashes(stored) if with_phash else {}
-    lines = []
+    records = []
     for image in dataset.images:
         data = pictures[image.file_name]
         digest = hashlib.sha256(data).hexdigest()
@@ -115,8 +115,8 @@ def stage_images(store: Store, dataset: GtDataset, pictures: dict[str, bytes], w
             phash=f"{phash:016x}" if phash is not None else None,
         )
         store.put_bytes(record.key, data)
-        lines.append(record.to_line())
-    store.put_bytes(keys.image_manifest(JOB), "".join(lines).encode())
+        records.append(record)
+    store.put_bytes(keys.image_manifest(JOB), rows_jsonl(records))
 
 
 def run_stage(folder: Path, dataset: GtDataset, pictures: dict[str, bytes], export: bytes, with_phash: bool) -> float:

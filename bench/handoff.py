@@ -85,12 +85,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = {"http_port": 0, "data_dir": Path(tmp), "poll_seconds": 0.5, "log_level": "WARNING"}
-        kafka = Settings(
-            **{
-                **Settings.from_env(read_env_file(INFRA_ENV)).__dict__,
-                **base,
-                "bucket": f"bench-{uuid.uuid4().hex[:8]}",
-            }
+        kafka = Settings.from_env(read_env_file(INFRA_ENV)).model_copy(
+            update={**base, "bucket": f"bench-{uuid.uuid4().hex[:8]}"}
         )
         embedded = Settings(**base)
         rows = {"kafka + minio": measure(kafka, args.events), "embedded": measure(embedded, args.events)}

@@ -103,16 +103,19 @@ def source_ids(shards: list[Path]) -> list[int]:
 
 def profile_in_process(images: Path, labels: Path, shards: int) -> None:
     """Our path with workers=1 under cProfile (workers' time is invisible to a profiler in the parent)."""
-    from services.recorder.cli import _read_splits
-    from services.recorder.records import RecordOptions, build_records
-    from services.recorder.source import ImageSource
+    from transferline import keys
+    from transferline.oneshot import LOCAL_JOB
+    from transferline.store.filesystem import FilesystemStore, Mount
+    from transferline_recorder.job import read_splits
+    from transferline_recorder.records import RecordOptions, build_records
+    from transferline_recorder.source import ImageSource
 
-    splits = _read_splits(labels)
+    splits = read_splits(FilesystemStore(labels, {keys.labels(LOCAL_JOB): Mount(labels)}), LOCAL_JOB)
     options = RecordOptions(num_shards=shards, workers=1)
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
-    build_records(splits, ImageSource(folder=images), options, lambda path, *_: str(path))
+    build_records(splits, ImageSource.folder(images), options, lambda *_: None)
     profiler.disable()
     print(f"\nin-process (workers=1) build_records: {time.perf_counter() - started:.2f} s, cProfile by own time:")
     pstats.Stats(profiler).sort_stats("tottime").print_stats(14)

@@ -1,6 +1,6 @@
 """Training benches, on a learnable generated task (tests/support/shapes.py) with the tiny RetinaNet on CPU.
 
-1. Loop overhead: this service's training (`services.trainer.fit`: progress callbacks, every checkpoint published
+1. Loop overhead: this service's training (`transferline_trainer.fit`: progress callbacks, every checkpoint published
    to a store, stop checks) beside a bare `train_lib.run_experiment` with the same config and data. Each runs in
    its own subprocess, alternating; only the training call is timed (imports and data generation are not).
 2. Transfer effectiveness: pretrain on task A (circle, square, triangle), then fine-tune on a related task B
@@ -31,12 +31,12 @@ TASK_A, TASK_B = ("circle", "square", "triangle"), ("circle", "diamond", "cross"
 
 def time_training(root: Path, mode: str, steps: int, out: Path) -> float:
     """In a subprocess: one mode's training call on the task under `root`, in seconds."""
-    from services.trainer.catalogue import lookup
-    from services.trainer.fit import FitHooks, fit
-    from services.trainer.run import CheckpointSync
-    from services.trainer.stage import StoreOutputs
     from transferline.settings import Settings
     from transferline.store import open_store
+    from transferline_trainer.catalogue import lookup
+    from transferline_trainer.fit import FitHooks, fit
+    from transferline_trainer.run import CheckpointSync
+    from transferline_trainer.stage import StoreOutputs
 
     config = tiny_config(root, **TINY, steps=steps, checkpoint_every=100, from_scratch=True)
     started = time.perf_counter()

@@ -40,16 +40,8 @@ def infra_settings(tmp_path: Path) -> Settings:
     env = read_infra_env()
     env["TRANSFERLINE_BUCKET"] = f"test-{uuid.uuid4().hex[:12]}"
     env["TRANSFERLINE_DATA_DIR"] = str(tmp_path / "data")
-    settings = Settings.from_env(env)
-    return Settings(
-        **{
-            **settings.__dict__,
-            "http_port": 0,
-            "retry_base_seconds": 0.01,
-            "retry_cap_seconds": 0.05,
-            "poll_seconds": 0.05,
-        }
-    )
+    fast = {"http_port": 0, "retry_base_seconds": 0.01, "retry_cap_seconds": 0.05, "poll_seconds": 0.05}
+    return Settings.from_env(env).model_copy(update=fast)
 
 
 @pytest.fixture(params=["embedded", pytest.param("infra", marks=pytest.mark.infra)])

@@ -7,12 +7,12 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from services.converter.dataset import LabeledImage, Problems, ReadResult, Severity, Shape
-from services.converter.geometry import Annotation, ShapeError, from_box, from_mask, from_polygons
-from services.converter.images import ImageIndex, StoredImage
-from services.converter.masks import MaskSource
-from transferline.coco_categories import coco_id
 from transferline.errors import InvalidInput
+from transferline_converter.coco_categories import coco_id
+from transferline_converter.dataset import LabeledImage, Problems, ReadResult, Severity, Shape
+from transferline_converter.geometry import Annotation, ShapeError, from_box, from_mask, from_polygons
+from transferline_converter.images import ImageIndex, StoredImage
+from transferline_converter.masks import MaskSource
 
 _WARNINGS = {"degenerate-shape", "out-of-bounds", "unsupported-shape"}  # dropped by policy, not broken input
 

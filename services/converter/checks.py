@@ -13,7 +13,7 @@ from typing import Any
 
 from shapely.validation import explain_validity
 
-from services.converter.coco_fields import (
+from transferline_converter.coco_fields import (
     TABLES,
     Box,
     area_close,
@@ -35,7 +35,7 @@ from services.converter.coco_fields import (
     short,
     solid_polygon,
 )
-from services.converter.dataset import Point, Problems, Where
+from transferline_converter.dataset import Point, Problems, Where
 
 
 @dataclass

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from transferline.errors import InvalidInput
+from transferline import keys
+from transferline.errors import InvalidInput, WorkFailed
+from transferline.oneshot import LOCAL_JOB, run_stage
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,37 +41,29 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def convert_command(args: argparse.Namespace) -> int:
-    from services.converter.convert import ConvertOptions, convert
-    from services.converter.images import ImageIndex
-    from services.converter.masks import MaskSource
-    from services.converter.sources import ExportSource
-    from services.converter.splits import read_split_list
-    from transferline.settings import Settings
+    from transferline_converter.stage import ConvertStage
 
     request = _request(args)
-    assigned = read_split_list(_read_json(args.split_list)) if args.split_list else None
-    if args.images is not None and not args.images.is_dir():
-        raise InvalidInput(f"--images {args.images} is not a folder")
-    index = ImageIndex.from_folder(args.images) if args.images else ImageIndex([])
-    sources = [ExportSource.from_path(path) for path in args.exports]
-    masks = MaskSource(Settings.from_env().labelbox_api_key)
-    conversion = convert(sources, index, masks, ConvertOptions.from_request(request, assigned))
-    args.out.mkdir(parents=True, exist_ok=True)
-    _write_json(args.out / "coco.json", conversion.coco)
-    for split, coco in conversion.splits.items():
-        _write_json(args.out / f"coco_{split}.json", coco)
-    _write_json(args.out / "report.json", conversion.report)
-    (args.out / "report.md").write_text(conversion.report_text)
-    print(conversion.report_text, end="")
-    if conversion.failure:
-        print(f"error: {conversion.failure} ({args.out / 'report.md'})", file=sys.stderr)
+    inputs = {_export_key(path): path for path in args.exports}
+    if len(inputs) < len(args.exports):
+        raise InvalidInput("two exports have the same name: give each a name of its own")
+    if args.split_list is not None:
+        inputs[keys.raw_labels(LOCAL_JOB, args.split_list.name)] = args.split_list
+    if args.images is not None:
+        inputs[keys.images(LOCAL_JOB)] = args.images
+    try:
+        run_stage(ConvertStage(), request, inputs, keys.labels(LOCAL_JOB), args.out)
+    except WorkFailed as exc:
+        print(_report_text(args.out), end="")
+        print(f"error: {exc}", file=sys.stderr)
         return 1
+    print(_report_text(args.out), end="")
     print(f"wrote {args.out}/coco.json, coco_train/val/test.json, report.json, report.md")
     return 0
 
 
 def validate_command(args: argparse.Namespace) -> int:
-    from services.converter.validate import render_result, validate_file
+    from transferline_converter.validate import render_result, validate_file
 
     result = validate_file(args.file, repair=args.repair, out=args.out)
     if args.json:
@@ -81,9 +75,10 @@ def validate_command(args: argparse.Namespace) -> int:
 
 def _request(args: argparse.Namespace) -> Any:
     from transferline.jobs import parse_assignments, validated
-    from transferline.payloads import ConvertRequested
+    from transferline_converter.request import ConvertRequested
 
     fields = {
+        "split_list": keys.clean_name(args.split_list.name) if args.split_list else None,
         "format": args.format,
         "split": parse_assignments(args.split.split(",")),
         "seed": args.seed,
@@ -109,12 +104,11 @@ def _pairs(values: list[str], flag: str) -> dict[str, str]:
     return pairs
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"cannot read {path}: {exc}") from None
+def _export_key(path: Path) -> str:
+    key = keys.raw_labels(LOCAL_JOB, path.name)
+    return key + "/" if path.is_dir() else key
 
 
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    path.write_text(json.dumps(value, separators=(",", ":")))
+def _report_text(out: Path) -> str:
+    report = out / "report.md"
+    return report.read_text() if report.is_file() else ""

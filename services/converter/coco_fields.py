@@ -10,8 +10,8 @@ from typing import Any, Literal, TypeGuard, TypeVar
 from pycocotools import mask as rle_tools
 from shapely.geometry import Polygon
 
-from services.converter.dataset import Point, Problems, Where
-from services.converter.readers.common import RowError
+from transferline_converter.dataset import Point, Problems, Where
+from transferline_converter.readers.common import RowError
 
 T = TypeVar("T")
 Box = tuple[float, float, float, float]

@@ -6,15 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.converter import readers
-from services.converter.build import BuildOptions, Built, build
-from services.converter.dataset import Problems
-from services.converter.images import ImageIndex, perceptual_hashes
-from services.converter.masks import MaskSource
-from services.converter.report import make_report, render
-from services.converter.sources import ExportSource
-from services.converter.splits import SplitPlan, assign, near_duplicate_groups
-from transferline.payloads import ConvertRequested
+from transferline_converter import readers
+from transferline_converter.build import BuildOptions, Built, build
+from transferline_converter.dataset import Problems
+from transferline_converter.images import ImageIndex, perceptual_hashes
+from transferline_converter.masks import MaskSource
+from transferline_converter.report import make_report, render
+from transferline_converter.request import ConvertRequested
+from transferline_converter.sources import ExportSource
+from transferline_converter.splits import SplitPlan, assign, near_duplicate_groups
 
 
 @dataclass(frozen=True)

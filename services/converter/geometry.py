@@ -11,7 +11,7 @@ from pycocotools import mask as rle_tools
 from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.validation import explain_validity
 
-from services.converter.dataset import Frame, Point, Shape
+from transferline_converter.dataset import Frame, Point, Shape
 
 EDGE = 1e-6  # coordinates this close outside the image are on its edge (float noise), not out of it
 TINY_AREA = 1e-6  # square pixels: a polygon thinner than this is a line, whatever its float noise says

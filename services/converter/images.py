@@ -16,9 +16,10 @@ from urllib.parse import unquote, urlparse
 import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from services.converter.dataset import ImageIds
-from transferline.manifest import ImageRecord, read_header
+from transferline.contracts import ImageRecord
+from transferline.manifest import read_header
 from transferline.store import Store
+from transferline_converter.dataset import ImageIds
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")

@@ -11,8 +11,8 @@ import requests
 from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as rle_tools
 
-from services.converter.dataset import MaskRef
-from services.converter.geometry import ShapeError
+from transferline_converter.dataset import MaskRef
+from transferline_converter.geometry import ShapeError
 
 MAX_MASK_BYTES = 64 * 1024 * 1024
 

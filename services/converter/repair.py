@@ -13,7 +13,7 @@ from typing import Any
 from shapely.geometry import Polygon, box
 from shapely.validation import make_valid
 
-from services.converter.coco_fields import (
+from transferline_converter.coco_fields import (
     TABLES,
     Box,
     area_close,
@@ -39,8 +39,8 @@ from services.converter.coco_fields import (
     short,
     solid_polygon,
 )
-from services.converter.dataset import Problems, Where
-from services.converter.readers.common import RowError
+from transferline_converter.dataset import Problems, Where
+from transferline_converter.readers.common import RowError
 
 GEOMETRY = ("bbox", "segmentation", "area", "iscrowd")
 Segmentation = list[list[float]] | dict[str, Any]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from services.converter.dataset import CODES, Problems
+from transferline_converter.dataset import CODES, Problems
 
 # COCO's own size buckets (by area), the ones COCOeval reports AP for.
 SMALL, MEDIUM = 32**2, 96**2

@@ -46,10 +46,15 @@ class ExportSource:
         return cls(name, [ExportFile(PurePosixPath(name).name, data)])
 
     @classmethod
+    def from_files(cls, name: str, files: dict[str, bytes]) -> ExportSource:
+        """A folder export: its files by '/'-separated path inside it (hidden ones are left out)."""
+        return cls(name, [ExportFile(path, data) for path, data in files.items() if not _hidden(Path(path))])
+
+    @classmethod
     def from_path(cls, path: Path) -> ExportSource:
         if path.is_dir():
-            found = [p for p in sorted(path.rglob("*")) if p.is_file() and not _hidden(p.relative_to(path))]
-            return cls(path.name, [ExportFile(p.relative_to(path).as_posix(), p.read_bytes()) for p in found])
+            found = [p for p in sorted(path.rglob("*")) if p.is_file()]
+            return cls.from_files(path.name, {p.relative_to(path).as_posix(): p.read_bytes() for p in found})
         try:
             return cls.from_bytes(path.name, path.read_bytes())
         except OSError as exc:

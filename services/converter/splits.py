@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from services.converter.dataset import Problems, Where
 from transferline.errors import InvalidInput
 from transferline.keys import SPLITS
+from transferline_converter.dataset import Problems, Where
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.converter.checks import CocoSummary, check_coco
-from services.converter.dataset import Problems
-from services.converter.readers.common import load_json
-from services.converter.repair import repair_coco
-from services.converter.sources import ExportFile
 from transferline.errors import InvalidInput
+from transferline_converter.checks import CocoSummary, check_coco
+from transferline_converter.dataset import Problems
+from transferline_converter.readers.common import load_json
+from transferline_converter.repair import repair_coco
+from transferline_converter.sources import ExportFile
 
 
 @dataclass

@@ -1,15 +1,14 @@
-"""`transferline records`: the converter's output folder + images -> TFRecord shards, label map and stats,
-the same code as the stage (which never imports TensorFlow); its modules are imported only when the command runs."""
+"""`transferline records`: the converter's output folder + images -> TFRecord shards, label map and stats, by the
+stage's own `handle` (which never imports TensorFlow); its modules are imported only when the command runs."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 from pathlib import Path
 
-from transferline.errors import InvalidInput
-from transferline.keys import SPLITS
+from transferline import jobs, keys
+from transferline.oneshot import LOCAL_JOB, run_stage
+from transferline_recorder.request import RecordsRequested
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,45 +26,24 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def records_command(args: argparse.Namespace) -> int:
-    from services.recorder.encode import EncodeOptions
-    from services.recorder.records import RecordOptions, build_records
-    from services.recorder.source import ImageSource
+    from transferline_recorder.stage import RecordsStage
 
-    splits = _read_splits(args.labels)
-    if not args.images.is_dir():
-        raise InvalidInput(f"--images {args.images} is not a folder")
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    def publish(path: Path, split: str, index: int, count: int) -> str:
-        target = args.out / path.name
-        shutil.move(path, target)
-        return str(target)
-
-    encode = EncodeOptions(args.include_masks, args.max_side, args.verify_pixels)
-    options = RecordOptions(encode, args.num_shards, args.shard_mb, workers=args.workers)
-    records = build_records(splits, ImageSource(folder=args.images), options, publish)
-    (args.out / "label_map.pbtxt").write_text(records.label_map)
-    stats = {split: found.as_dict() for split, found in records.stats.items()}
-    (args.out / "stats.json").write_text(json.dumps(stats, indent=1))
-    for split, found in records.stats.items():
-        print(
-            f"{split}: {found.images} images, {found.objects} objects, {len(found.shards)} shards, "
-            f"{len(found.skipped)} skipped, {found.reencoded} re-encoded"
-        )
+    fields = {
+        "num_shards": args.num_shards,
+        "shard_mb": args.shard_mb,
+        "include_masks": args.include_masks,
+        "max_side": args.max_side,
+        "workers": args.workers,
+        "verify_pixels": args.verify_pixels,
+    }
+    request = jobs.validated(RecordsRequested, fields)
+    inputs = {keys.labels(LOCAL_JOB): args.labels, keys.images(LOCAL_JOB): args.images}
+    counters = run_stage(RecordsStage(), request, inputs, keys.records(LOCAL_JOB), args.out).counters
+    for split in keys.SPLITS:
+        if f"{split}_images" in counters:
+            found = {name: int(counters[f"{split}_{name}"]) for name in ("images", "objects", "shards", "skipped")}
+            print(
+                f"{split}: {found['images']} images, {found['objects']} objects, {found['shards']} shards, "
+                f"{found['skipped']} skipped, {int(counters[f'{split}_reencoded'])} re-encoded"
+            )
     return 0
-
-
-def _read_splits(folder: Path) -> dict[str, dict]:
-    splits = {}
-    for split in SPLITS:
-        path = folder / f"coco_{split}.json"
-        if path.is_file():
-            try:
-                coco = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise InvalidInput(f"{path} is not JSON: {exc}") from None
-            if coco.get("images"):
-                splits[split] = coco
-    if not splits:
-        raise InvalidInput(f"{folder} holds no coco_train/val/test.json with images (run transferline convert)")
-    return splits

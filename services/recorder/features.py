@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.recorder.encode import Encoded
-from services.recorder.tfrecord import BytesList, Example, Feature, Features, FloatList, Int64List
+from transferline_recorder.encode import Encoded
+from transferline_recorder.tfrecord import BytesList, Example, Feature, Features, FloatList, Int64List
 
 ENCODED = "image/encoded"
 FORMAT = "image/format"

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.recorder.encode import EncodeOptions
-from services.recorder.label_map import label_map
-from services.recorder.shard import ShardJob, ShardResult, ShardWriter, SplitStats, Task
-from services.recorder.source import ImageSource
+from transferline import keys
 from transferline.errors import InvalidInput
+from transferline_recorder.encode import EncodeOptions
+from transferline_recorder.label_map import label_map
+from transferline_recorder.shard import ShardJob, ShardResult, ShardWriter, SplitStats, Task
+from transferline_recorder.source import ImageSource
 
-Publish = Callable[[Path, str, int, int], str]  # (local shard, split, index, count) -> where it went
+Publish = Callable[[Path, str, int, int], None]  # (local shard, split, index, count)
 IN_PROCESS_BELOW = 32  # images; starting workers costs more than it saves for small splits
 
 
@@ -69,8 +70,9 @@ def build_records(
             _check_skipped(plan.name, plan.stats, options.max_bad_fraction)
         for plan in plans:
             for index, job in enumerate(plan.jobs):
-                plan.stats.shards.append(publish(job.path, plan.name, index, len(plan.jobs)))
-                job.path.unlink(missing_ok=True)  # publish may have moved it
+                publish(job.path, plan.name, index, len(plan.jobs))
+                plan.stats.shards.append(job.path.name)
+                job.path.unlink(missing_ok=True)
     samples = {plan.name: writer.samples(plan.written(), options.samples) for plan in plans}
     return Records({plan.name: plan.stats for plan in plans}, label_map(categories), samples)
 
@@ -89,7 +91,7 @@ def _plan(split: str, coco: dict[str, Any], source: ImageSource, options: Record
         by_image[annotation["image_id"]].append(annotation)
     tasks = [Task(position, image, by_image[image["id"]]) for position, image in enumerate(coco["images"])]
     count = shard_count(coco, options, source)
-    paths = [scratch / f"{split}-{index:05d}-of-{count:05d}.tfrecord" for index in range(count)]
+    paths = [scratch / keys.shard_name(split, index, count) for index in range(count)]
     return _Split(split, tasks, [ShardJob(path, tasks[index::count]) for index, path in enumerate(paths)])
 
 

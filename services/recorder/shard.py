@@ -12,11 +12,11 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from services.recorder.encode import Encoded, EncodeOptions, SkipImage, encode
-from services.recorder.features import to_example
-from services.recorder.source import ImageSource
-from services.recorder.tfrecord import RecordWriter
-from transferline.store import Store
+from transferline.contracts import SplitRecords
+from transferline_recorder.encode import Encoded, EncodeOptions, SkipImage, encode
+from transferline_recorder.features import to_example
+from transferline_recorder.source import ImageSource
+from transferline_recorder.tfrecord import RecordWriter
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,9 @@ class SplitStats:
     per_class: Counter[str] = field(default_factory=Counter)
     shards: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "skipped_count": len(self.skipped), "per_class": dict(sorted(self.per_class.items()))}
+    def contract(self) -> SplitRecords:
+        """As records/stats.json carries it."""
+        return SplitRecords.model_validate({**self.__dict__, "per_class": dict(sorted(self.per_class.items()))})
 
     def count(self, item: Encoded) -> None:
         self.images += 1
@@ -78,12 +79,11 @@ class ShardWriter:
     options: EncodeOptions
 
     def __call__(self, job: ShardJob) -> ShardResult:
-        store = self.source.open_store()
         result = ShardResult(job.path)
         with RecordWriter(job.path) as out:
             for task in job.tasks:
                 try:
-                    item = self.encode(task, store)
+                    item = self.encode(task)
                 except SkipImage as exc:
                     result.skipped.append((task.position, {"file_name": task.image["file_name"], "reason": str(exc)}))
                     continue
@@ -91,20 +91,19 @@ class ShardWriter:
                 result.stats.count(item)
         return result
 
-    def encode(self, task: Task, store: Store | None) -> Encoded:
-        data = self.source.read(task.image["file_name"], store)
+    def encode(self, task: Task) -> Encoded:
+        data = self.source.read(task.image["file_name"])
         return encode(task.image, task.annotations, self.names, data, self.options)
 
     def samples(self, written: list[Task], count: int) -> list[bytes]:
         """Pictures of the first `count` images written, encoded again (a few, rather than sent back by every
         shard); one that cannot be read any more is left out."""
-        store = self.source.open_store()
         pictures: list[bytes] = []
         for task in written:
             if len(pictures) == count:
                 break
             try:
-                pictures.append(draw_boxes(self.encode(task, store)))
+                pictures.append(draw_boxes(self.encode(task)))
             except SkipImage:
                 continue
         return pictures

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.trainer.catalogue import ModelSpec
 from transferline.errors import InvalidInput
-from transferline.payloads import TrainRequested
+from transferline_trainer.catalogue import ModelSpec
+from transferline_trainer.request import TrainRequested
 
 STEPS_PER_LOOP = 50  # progress, stop checks and checkpoint uploads happen between loops
 

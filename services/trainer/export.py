@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from services.trainer.evaluate import ImageDetections
+from transferline_trainer.evaluate import ImageDetections
 
 
 def export_saved_model(config: Any, checkpoint: str, export_dir: Path, input_type: str) -> Path:

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from services.trainer.catalogue import ModelSpec
-from services.trainer.transfer import TransferPlan, TransferReport, build_weights, transfer
 from transferline.errors import Interrupted
+from transferline_trainer.catalogue import ModelSpec
+from transferline_trainer.transfer import TransferPlan, TransferReport, build_weights, transfer
 
 Progress = Callable[[int, int, str, dict[str, float]], None]  # (done, total, message, numbers worth showing)
 

@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from services.trainer import evaluate
-from services.trainer.base_checkpoint import BaseCheckpoint
-from services.trainer.catalogue import ModelSpec, lookup
-from services.trainer.config import Hardware, TrainingData, build_config, save_config
-from services.trainer.export import Detector, export_saved_model, export_tflite
-from services.trainer.fit import FitHooks, FitResult, Progress, fit
-from services.trainer.transfer import TransferPlan
+from transferline.contracts import LabelCategory
 from transferline.errors import InvalidInput
-from transferline.payloads import TrainRequested
+from transferline_trainer import evaluate
+from transferline_trainer.base_checkpoint import BaseCheckpoint
+from transferline_trainer.catalogue import ModelSpec, lookup
+from transferline_trainer.config import Hardware, TrainingData, build_config, save_config
+from transferline_trainer.export import Detector, export_saved_model, export_tflite
+from transferline_trainer.fit import FitHooks, FitResult, Progress, fit
+from transferline_trainer.request import TrainRequested
+from transferline_trainer.transfer import TransferPlan
 
 PICTURES = 6
 
@@ -28,7 +29,7 @@ class RunInputs:
 
     shards: dict[str, list[Path]]
     train_images: int  # images in the train shards (sizes the shuffle buffer)
-    categories: list[dict[str, Any]]
+    categories: list[LabelCategory]
     evaluation: dict[str, Any] | None  # COCO of the split to evaluate (val, else test)
     read_image: Callable[[str], bytes]  # COCO file_name -> image bytes
     fetch_base: Callable[[str, str | None], BaseCheckpoint]  # (URL or store URI, sha256) -> local checkpoint
@@ -80,8 +81,8 @@ def train_run(
     return RunResult(result, metrics)
 
 
-def check_classes(request: TrainRequested, categories: list[dict[str, Any]]) -> None:
-    names = [c["name"] for c in sorted(categories, key=lambda c: c["id"])]
+def check_classes(request: TrainRequested, categories: list[LabelCategory]) -> None:
+    names = [c.name for c in sorted(categories, key=lambda c: c.id)]
     if request.classes is not None and sorted(request.classes) != sorted(names):
         raise InvalidInput(f"the request's classes {request.classes} do not match the label map's {names}")
 
@@ -99,8 +100,7 @@ def base_plan(request: TrainRequested, spec: ModelSpec, inputs: RunInputs) -> Tr
     classes = base.num_classes or spec.checkpoint_classes
     class_map = {}
     if request.class_warm_start:
-        mapped = ((int(c["id"]), c.get("coco_id")) for c in inputs.categories)
-        class_map = {new: int(old) for new, old in mapped if old is not None and 0 < int(old) < classes}
+        class_map = {c.id: c.coco_id for c in inputs.categories if c.coco_id is not None and c.coco_id < classes}
     return TransferPlan(base.prefix, classes, class_map)
 
 
@@ -109,9 +109,9 @@ def training_data(inputs: RunInputs) -> TrainingData:
     if not train:
         raise InvalidInput("no training shards: run the records stage first")
     val = inputs.shards.get("val")
-    ids = [int(c["id"]) for c in inputs.categories]
-    if not ids or min(ids) < 1:
-        raise InvalidInput("the records' categories must have ids from 1 (0 is the background)")
+    ids = [c.id for c in inputs.categories]
+    if not ids:
+        raise InvalidInput("the records' label map has no category")
     return TrainingData(
         train_pattern=",".join(str(path) for path in train),
         val_pattern=",".join(str(path) for path in val) if val else None,

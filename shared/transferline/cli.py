@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from transferline import events, jobs, keys, manifest, status
+from transferline import events, jobs, keys, manifest, stages, status
 from transferline.bus import open_bus
-from transferline.errors import ConfigurationError, InvalidInput, TransientError
+from transferline.errors import ConfigurationError, InvalidInput, TransientError, WorkFailed
 from transferline.payloads import StageRequest
-from transferline.settings import Settings
-from transferline.stages import request_model
+from transferline.settings import ServiceSettings, Settings
 from transferline.store import open_store
 
 EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_UNAVAILABLE = 1, 2, 3, 4
@@ -23,12 +23,18 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.command(args) or 0)
+    except WorkFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except (InvalidInput, ConfigurationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except TransientError as exc:
         print(f"error: bus or store unavailable: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    except ModuleNotFoundError as exc:  # a slim install without this command's extra
+        print(f"error: {exc}: this command needs its extra, e.g. pip install 'transferline[all]'", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def publish(args: argparse.Namespace) -> int:
@@ -49,7 +55,7 @@ def publish(args: argparse.Namespace) -> int:
         return 0
     request = event.payload
     assert isinstance(request, StageRequest)
-    stages = [event.stage] + [request_model(step.stage)[0] for step in request.plan]
+    stages = [event.stage] + [stages.request_model(step.stage)[0] for step in request.plan]
     outcome = jobs.wait_for(open_store(settings), job_id, stages, since, args.timeout)
     if outcome is None:
         print(f"error: no outcome within {args.timeout:g} s; see `transferline status {job_id}`", file=sys.stderr)
@@ -96,7 +102,22 @@ def serve_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+def show_settings(args: argparse.Namespace) -> int:
+    """Every setting of the platform and of each installed stage: variable, value, where the value came from."""
+    models: list[type[ServiceSettings]] = [Settings]
+    models += [s.settings_model for s in stages.load_all() if s.settings_model is not None]
+    rows = [row for model in dict.fromkeys(models) for row in model.from_env().described()]
+    if args.json:
+        print(json.dumps([{"variable": v, "value": shown, "source": source} for v, shown, source in rows], indent=2))
+        return 0
+    width = max(len(variable) for variable, _, _ in rows)
+    for variable, shown, source in rows:
+        print(f"{variable:<{width}}  {source:<11}  {shown}")
+    return 0
+
+
 def write_schemas(args: argparse.Namespace) -> int:
+    stages.load_all()
     schemas = events.json_schemas()
     if args.out is None:
         print(json.dumps(schemas, indent=2))
@@ -128,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = commands.add_parser("publish", help="start a stage with one request event")
-    p.add_argument("stage", help="collect, download, convert, records, train, or module:Class")
+    p.add_argument("stage", help="an installed stage (convert, records, train, ...) or module:Class")
     p.add_argument("--job", help="job id (default: a new one)")
     p.add_argument("--payload", help="JSON file with the request ('-' for stdin)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a request field")
@@ -149,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(command=upload)
 
     p = commands.add_parser("serve", help="run a stage service until SIGTERM")
-    p.add_argument("stage", help="collect, download, convert, records, train, or module:Class")
+    p.add_argument("stage", help="an installed stage (convert, records, train, ...) or module:Class")
     p.add_argument("--max-events", type=int, default=None, help="stop after this many messages")
     p.set_defaults(command=serve_stage)
 
@@ -157,14 +178,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="folder to write one file per event type")
     p.set_defaults(command=write_schemas)
 
-    # Light modules: they import their heavy dependencies only when their command runs.
-    from services.converter.cli import add_commands as add_converter_commands
-    from services.recorder.cli import add_commands as add_recorder_commands
-    from services.trainer.cli import add_commands as add_trainer_commands
+    p = commands.add_parser("settings", help="print every setting, its value and where it came from")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(command=show_settings)
 
-    add_converter_commands(commands)
-    add_recorder_commands(commands)
-    add_trainer_commands(commands)
+    # Each service adds its one-shot commands; their modules import heavy libraries only when a command runs.
+    for entry in sorted(entry_points(group=stages.COMMANDS_GROUP), key=lambda e: e.name):
+        entry.load()(commands)
     return parser
 
 

@@ -20,3 +20,8 @@ class ConfigurationError(TransferlineError):
 class Interrupted(TransientError):
     """The service is stopping in the middle of long work that was saved: leave the request uncommitted,
     so a restarted service receives it again and resumes."""
+
+
+class WorkFailed(InvalidInput):
+    """The input was read and the work done, but too much of it was unusable; what was written says why
+    (a one-shot command exits 1 for it, not 2: its arguments were fine)."""

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from transferline import keys
 from transferline.errors import InvalidInput
-from transferline.payloads import BUILTIN_REQUESTS, OUTCOMES, DeadLetter, Payload, StageRequest
+from transferline.payloads import OUTCOMES, DeadLetter, Payload, StageRequest
 
 EVENTS_TOPIC = "transferline.events"
 DLQ_TOPIC = "transferline.dlq"
@@ -101,12 +101,10 @@ class Event:
 
 
 class Registry:
-    """Which payload model each event type carries. Built-in stages are known; custom stages register."""
+    """Which payload model each event type carries; a stage registers its request model when it is loaded."""
 
     def __init__(self) -> None:
         self._models: dict[str, type[Payload]] = {DLQ_TYPE: DeadLetter}
-        for stage, request in BUILTIN_REQUESTS.items():
-            self.register_stage(stage, request)
 
     def register_stage(self, stage: str, request_model: type[StageRequest]) -> None:
         if not _TYPE.match(event_type(stage, "requested")):

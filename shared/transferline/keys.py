@@ -55,7 +55,13 @@ def image_manifest(job_id: str) -> str:
     return job_prefix(job_id) + "images/manifest.jsonl"
 
 
+def labels(job_id: str) -> str:
+    """The converter's outputs (and, under raw/, its inputs)."""
+    return job_prefix(job_id) + "labels/"
+
+
 def raw_labels(job_id: str, name: str) -> str:
+    """An uploaded export: one object, or a folder of them (a VOC or YOLO export) under this key + '/'."""
     return job_prefix(job_id) + f"labels/raw/{clean_name(name)}"
 
 
@@ -77,10 +83,24 @@ def raw_labels_prefix(job_id: str) -> str:
     return job_prefix(job_id) + "labels/raw/"
 
 
-def records_shard(job_id: str, split: str, index: int, count: int) -> str:
+def records(job_id: str) -> str:
+    """The recorder's outputs; stats.json names its shards relative to this prefix."""
+    return job_prefix(job_id) + "records/"
+
+
+def shard_name(split: str, index: int, count: int) -> str:
     if not 0 <= index < count:
         raise InvalidInput(f"shard index {index} is outside 0..{count - 1}")
-    return job_prefix(job_id) + f"records/{_split(split)}-{index:05d}-of-{count:05d}.tfrecord"
+    return f"{_split(split)}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def records_shard(job_id: str, split: str, index: int, count: int) -> str:
+    return records(job_id) + shard_name(split, index, count)
+
+
+def records_file(job_id: str, name: str) -> str:
+    """A file under records/ named by stats.json (which another version may have written)."""
+    return records(job_id) + clean_name(name)
 
 
 def label_map(job_id: str) -> str:
@@ -101,11 +121,15 @@ def model(job_id: str, run: str, *parts: str) -> str:
     return job_prefix(job_id) + f"models/{check_id(run, 'run id')}/" + tail
 
 
+def checkpoint_cache_prefix() -> str:
+    return "cache/checkpoints/"
+
+
 def checkpoint_cache(source_sha256: str, name: str) -> str:
     """A downloaded base checkpoint, kept once for every job (outside jobs/: it belongs to none of them)."""
     if not _SHA256.match(source_sha256):
         raise InvalidInput(f"checkpoint source digest {source_sha256!r} is not a lowercase sha256 hex digest")
-    return f"cache/checkpoints/{source_sha256}/{clean_name(name)}"
+    return checkpoint_cache_prefix() + f"{source_sha256}/{clean_name(name)}"
 
 
 def custom(job_id: str, stage: str, name: str) -> str:

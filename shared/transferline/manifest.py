@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from typing import IO
 
 from PIL import Image, UnidentifiedImageError
-from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError
 
 from transferline import keys
-from transferline.errors import InvalidInput
-from transferline.payloads import Payload
+from transferline.contracts import ImageRecord, read_stored_rows, rows_jsonl
 from transferline.store import Store
 
 _SWAPPING = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter: width and height swap
@@ -40,36 +38,9 @@ def read_header(stream: IO[bytes]) -> ImageHeader | None:
     return ImageHeader(height, width, kind) if orientation in _SWAPPING else ImageHeader(width, height, kind)
 
 
-class ImageRecord(Payload):
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    key: str = Field(description="store key of the image bytes")
-    width: PositiveInt = Field(description="as displayed, after EXIF orientation")
-    height: PositiveInt
-    format: str = Field(description="Pillow format name, lower case: jpeg, png, webp...")
-    bytes: NonNegativeInt
-    url: str | None = Field(None, description="where it was downloaded from")
-    file_name: str | None = Field(None, description="the file name the source gave it")
-    global_key: str | None = Field(None, description="the data row key used when uploading to a labelling tool")
-    phash: str | None = Field(None, pattern=r"^[0-9a-f]{16}$", description="64-bit perceptual hash, hex")
-
-    def to_line(self) -> str:
-        return self.model_dump_json(exclude_none=True) + "\n"
-
-
 def read_manifest(store: Store, job_id: str) -> Iterator[ImageRecord]:
     """Every record of a job's manifest (none when there is no manifest); a bad line is a clear error."""
-    key = keys.image_manifest(job_id)
-    try:
-        text = store.get_bytes(key).decode("utf-8")
-    except KeyError:
-        return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield ImageRecord.model_validate_json(line)
-        except ValidationError as exc:
-            raise InvalidInput(f"{key} line {number}: {exc.errors()[0]['msg']}") from None
+    return read_stored_rows(store, keys.image_manifest(job_id), ImageRecord)
 
 
 def add_images(store: Store, job_id: str, files: Iterable[tuple[str, bytes]]) -> list[ImageRecord]:
@@ -98,6 +69,5 @@ def add_images(store: Store, job_id: str, files: Iterable[tuple[str, bytes]]) ->
         )
         known[digest] = record
         added.append(record)
-    manifest = "".join(record.to_line() for record in known.values())
-    store.put_bytes(keys.image_manifest(job_id), manifest.encode(), "application/x-ndjson")
+    store.put_bytes(keys.image_manifest(job_id), rows_jsonl(known.values()), "application/x-ndjson")
     return added

@@ -1,20 +1,57 @@
-"""Every setting, read from environment variables in one place; the defaults give the embedded mode."""
+"""Settings from environment variables only (12-factor), typed with pydantic-settings; the defaults give the
+embedded mode. The platform's settings are here; a service's own settings subclass `ServiceSettings` beside it."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
+
+from pydantic import SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from transferline.errors import ConfigurationError
 
 PREFIX = "TRANSFERLINE_"
 
 
-@dataclass(frozen=True)
-class Settings:
+class ServiceSettings(BaseSettings):
+    """Every setting is TRANSFERLINE_<FIELD>; unknown variables are ignored, a bad value names its variable."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore", validate_default=True)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Read the process environment (or `environ`, e.g. an env file); bad values stop the service at start."""
+        try:
+            if environ is None:
+                return cls()
+            return cls.model_validate({name: environ[var] for name, var in cls.variables().items() if environ.get(var)})
+        except ValidationError as exc:
+            raise ConfigurationError(describe(cls, exc)) from None
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Field name -> its environment variable."""
+        return {name: PREFIX + name.upper() for name in cls.model_fields}
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that reproduce these settings in another process."""
+        return {var: _plain(getattr(self, name)) for name, var in self.variables().items()}
+
+    def described(self) -> list[tuple[str, str, str]]:
+        """(variable, value shown, where it came from) for each setting; secrets are masked."""
+        rows = []
+        for name, var in self.variables().items():
+            value = getattr(self, name)
+            shown = ("****" if value.get_secret_value() else "") if isinstance(value, SecretStr) else _plain(value)
+            rows.append((var, shown, "environment" if name in self.model_fields_set else "default"))
+        return rows
+
+
+class Settings(ServiceSettings):
+    """The platform's settings: which bus and store, where they are, and how the runner behaves."""
+
     bus: Literal["embedded", "kafka"] = "embedded"
     store: Literal["filesystem", "s3"] = "filesystem"
     data_dir: Path = Path("var/data")
@@ -22,7 +59,7 @@ class Settings:
     topic_partitions: int = 3
     s3_endpoint: str = ""
     s3_access_key: str = ""
-    s3_secret_key: str = ""
+    s3_secret_key: SecretStr = SecretStr("")
     s3_region: str = "us-east-1"
     bucket: str = "transferline"
     multipart_threshold_mb: int = 16
@@ -35,34 +72,24 @@ class Settings:
     max_poll_interval_seconds: int = 1800
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
-    labelbox_api_key: str = ""  # fetches Labelbox masks (their URLs need it); never logged
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read TRANSFERLINE_<FIELD> variables; an unparseable value stops the service at start."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for field in fields(cls):
-            raw = env.get(PREFIX + field.name.upper())
-            if raw is not None and raw != "":
-                values[field.name] = _parse(field.name, field.type, raw)
-        settings = cls(**values)
-        settings.validate()
-        return settings
-
-    def to_env(self) -> dict[str, str]:
-        """The variables that reproduce these settings in another process."""
-        return {PREFIX + field.name.upper(): str(getattr(self, field.name)) for field in fields(self)}
-
-    def validate(self) -> None:
-        if self.bus not in ("embedded", "kafka"):
-            raise ConfigurationError(f"{PREFIX}BUS must be 'embedded' or 'kafka', not {self.bus!r}")
-        if self.store not in ("filesystem", "s3"):
-            raise ConfigurationError(f"{PREFIX}STORE must be 'filesystem' or 's3', not {self.store!r}")
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
         if self.store == "s3" and not self.s3_endpoint:
-            raise ConfigurationError(f"{PREFIX}STORE=s3 needs {PREFIX}S3_ENDPOINT")
+            raise ValueError(f"{PREFIX}STORE=s3 needs {PREFIX}S3_ENDPOINT")
         if self.topic_partitions < 1 or self.retry_attempts < 1:
-            raise ConfigurationError(f"{PREFIX}TOPIC_PARTITIONS and {PREFIX}RETRY_ATTEMPTS must be >= 1")
+            raise ValueError(f"{PREFIX}TOPIC_PARTITIONS and {PREFIX}RETRY_ATTEMPTS must be >= 1")
+        return self
+
+
+def describe(model: type[ServiceSettings], exc: ValidationError) -> str:
+    """One line per problem, naming the environment variable rather than the field."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        where = model.variables().get(field, "settings")
+        problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    return "bad setting: " + "; ".join(problems)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -71,10 +98,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {name.strip(): value.strip() for name, value in pairs}
 
 
-def _parse(name: str, kind: object, raw: str) -> object:
-    converters = {"int": int, "float": float, "Path": Path}
-    convert = converters.get(str(kind), str)
-    try:
-        return convert(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
+def _plain(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return "" if value is None else str(value)

@@ -7,10 +7,11 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
 from transferline.payloads import StageRequest
-from transferline.settings import Settings
+from transferline.settings import ServiceSettings, Settings
 from transferline.store import Store
 
 RequestT = TypeVar("RequestT", bound=StageRequest)
@@ -40,12 +41,21 @@ class StageContext:
         """Tell watchers how far the work is; also keeps the bus membership alive during long work."""
         self.report_progress(done, total, message, metrics)
 
+    def scratch(self, key: str) -> Path:
+        """A local working folder for the artifacts at `key` (a prefix from `keys`), kept across restarts."""
+        return self.settings.data_dir / "scratch" / key
+
 
 class Stage(ABC, Generic[RequestT]):
-    """One unit of the pipeline. The runner owns the bus, retries, status documents and metrics."""
+    """One unit of the pipeline. The runner owns the bus, retries, status documents and metrics.
+
+    Its module stays light: libraries only `handle` needs are imported there, so loading every installed stage
+    (to publish a request, print schemas or list settings) never pulls in TensorFlow or geometry libraries.
+    """
 
     name: ClassVar[str]
     Request: ClassVar[type[StageRequest]]
+    settings_model: ClassVar[type[ServiceSettings] | None] = None  # the service's own settings, if it has any
 
     @abstractmethod
     def handle(self, request: RequestT, ctx: StageContext) -> StageResult:

@@ -7,11 +7,11 @@ import json
 
 from PIL import Image
 
-from services.converter.stage import ConvertStage
 from tests.support.exports import labelbox_ndjson
 from tests.support.harness import Pipeline, renamed, store_images, unique
 from tests.support.labels import GtDataset, GtImage, make_dataset
 from transferline import keys, status
+from transferline_converter.stage import ConvertStage
 
 
 def smaller_copy(image: GtImage) -> bytes:

@@ -13,10 +13,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from services.recorder.stage import RecordsStage
 from tests.support.harness import Pipeline, renamed, store_images, unique
 from tests.support.labels import GtDataset, make_dataset, truth_coco
 from transferline import keys, status
+from transferline_recorder.stage import RecordsStage
 
 
 def put_splits(pipeline: Pipeline, job: str, coco: dict[str, Any], splits: dict[str, int]) -> dict[str, dict]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from services.recorder.records import RecordOptions, build_records
-from services.recorder.source import ImageSource
 from tests.support.labels import make_dataset, truth_coco
+from transferline_recorder.records import RecordOptions, build_records
+from transferline_recorder.source import ImageSource
 
 
 def write_shards(tmp_path: Path) -> tuple[Path, int]:
@@ -19,11 +19,11 @@ def write_shards(tmp_path: Path) -> tuple[Path, int]:
     out = tmp_path / "records"
     out.mkdir()
 
-    def publish(path: Path, split: str, index: int, count: int) -> str:
-        return str(shutil.move(path, out / path.name))
+    def publish(path: Path, split: str, index: int, count: int) -> None:
+        shutil.move(path, out / path.name)
 
     build_records(
-        {"train": coco}, ImageSource(folder=dataset.write_images(tmp_path / "images")), RecordOptions(), publish
+        {"train": coco}, ImageSource.folder(dataset.write_images(tmp_path / "images")), RecordOptions(), publish
     )
     return out, len(coco["categories"])
 

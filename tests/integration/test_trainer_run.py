@@ -43,7 +43,7 @@ def base_run(task_a: Path) -> Path:
 def test_a_tiny_run_trains_evaluates_exports_and_the_saved_model_detects(base_run: Path) -> None:
     import tensorflow as tf
 
-    from services.trainer.export import Detector
+    from transferline_trainer.export import Detector
 
     metrics = json.loads((base_run / "eval" / "metrics.json").read_text())
     assert metrics["evaluated"] and metrics["images"] == 6
@@ -97,7 +97,7 @@ def task_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_fine_tuning_restores_the_base_and_warm_starts_the_mapped_class(base_run: Path, task_b: Path) -> None:
     import tensorflow as tf
 
-    from services.trainer.transfer import TransferPlan, build_model, restore_base, transfer
+    from transferline_trainer.transfer import TransferPlan, build_model, restore_base, transfer
 
     config = tiny_config(task_b)
     model = build_model(config)
@@ -169,10 +169,10 @@ def test_the_wall_time_limit_stops_training_then_evaluates_and_exports(task_a: P
 def test_faster_rcnn_heads_are_warm_started_class_major(tmp_path: Path) -> None:
     import tensorflow as tf
 
-    from services.trainer.catalogue import lookup
-    from services.trainer.config import Hardware, TrainingData, build_config
-    from services.trainer.transfer import TransferPlan, build_model, class_sized, transfer
-    from transferline.payloads import TrainRequested
+    from transferline_trainer.catalogue import lookup
+    from transferline_trainer.config import Hardware, TrainingData, build_config
+    from transferline_trainer.request import TrainRequested
+    from transferline_trainer.transfer import TransferPlan, build_model, class_sized, transfer
 
     small = {"task": {"model": {"backbone": {"resnet": {"model_id": 18}}}}}
     request = TrainRequested(model="fasterrcnn_resnet50", input_size=128, overrides=small)

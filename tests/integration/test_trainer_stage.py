@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from services.recorder.stage import RecordsStage
-from services.trainer.stage import TrainStage
 from tests.integration.test_service import child_env, cli, wait_for
 from tests.support.harness import Pipeline, renamed, store_images, unique
 from tests.support.http import serve_files
 from tests.support.shapes import write_task
 from tests.support.training import TINY
 from transferline import events, keys, status
-from transferline.payloads import TrainRequested
+from transferline_recorder.stage import RecordsStage
+from transferline_trainer.request import TrainRequested
+from transferline_trainer.stage import TrainStage
 
 pytestmark = pytest.mark.slow
 

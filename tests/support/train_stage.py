@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from services.trainer.stage import TrainStage
+from transferline_trainer.stage import TrainStage
 
 
 class NamedTrainStage(TrainStage):

@@ -3,14 +3,15 @@ packed the way Model Garden publishes its COCO checkpoints."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import tarfile
 from pathlib import Path
 from typing import Any
 
-from services.recorder.records import RecordOptions, build_records
-from services.recorder.source import ImageSource
+from transferline import keys
+from transferline.oneshot import LOCAL_JOB, run_stage
+from transferline.store.filesystem import FilesystemStore, Mount
+from transferline_recorder.request import RecordsRequested
+from transferline_recorder.stage import RecordsStage
 
 # The tiny RetinaNet at 128 px: the real code path at a size a 2-core CPU trains in seconds.
 TINY = {"model": "retinanet_tiny", "input_size": 128, "batch_size": 4, "warmup_steps": 5, "learning_rate": 0.05}
@@ -18,25 +19,24 @@ TINY = {"model": "retinanet_tiny", "input_size": 128, "batch_size": 4, "warmup_s
 
 def write_records(root: Path, shards: int = 2) -> Path:
     """root/records/: shards and stats.json for the splits under root/labels (see tests.support.shapes)."""
-    out = root / "records"
-    out.mkdir()
-    splits = {split: json.loads((root / "labels" / f"coco_{split}.json").read_text()) for split in ("train", "val")}
+    inputs = {keys.labels(LOCAL_JOB): root / "labels", keys.images(LOCAL_JOB): root / "images"}
+    run_stage(RecordsStage(), RecordsRequested(num_shards=shards), inputs, keys.records(LOCAL_JOB), root / "records")
+    return root / "records"
 
-    def publish(path: Path, split: str, index: int, count: int) -> str:
-        return str(shutil.move(path, out / path.name))
 
-    records = build_records(splits, ImageSource(folder=root / "images"), RecordOptions(num_shards=shards), publish)
-    (out / "stats.json").write_text(json.dumps({s: stats.as_dict() for s, stats in records.stats.items()}))
-    return out
+def local_store(root: Path) -> FilesystemStore:
+    """The task under `root` (labels/, records/, images/) seen as the one-shot job's store."""
+    mounts = {keys.labels(LOCAL_JOB): "labels", keys.records(LOCAL_JOB): "records", keys.images(LOCAL_JOB): "images"}
+    return FilesystemStore(root / "store", {at: Mount(root / folder) for at, folder in mounts.items()})
 
 
 def tiny_config(root: Path, **fields: Any) -> Any:
     """The Model Garden config `transferline train` builds for the task under `root` (tiny RetinaNet, CPU)."""
-    from services.trainer.catalogue import lookup
-    from services.trainer.cli import local_inputs
-    from services.trainer.config import Hardware, build_config
-    from services.trainer.run import training_data
-    from transferline.payloads import TrainRequested
+    from transferline_trainer.catalogue import lookup
+    from transferline_trainer.cli import local_inputs
+    from transferline_trainer.config import Hardware, build_config
+    from transferline_trainer.request import TrainRequested
+    from transferline_trainer.run import training_data
 
     def no_base(source: str, sha256: str | None) -> Any:
         raise AssertionError("a config needs no base checkpoint")

@@ -18,13 +18,14 @@ def embedded(tmp_path, monkeypatch):
     ("args", "message"),
     [
         (["publish", "paint"], "unknown stage 'paint'"),
-        (["publish", "collect", "--set", "queries=7"], "data.queries: Input should be a valid list"),
-        (["publish", "collect", "--set", "nonsense"], "must look like key=value"),
-        (["publish", "collect", "--job", "../x"], "subject: Value error, job id '../x' is not allowed"),
-        (["publish", "collect", "--then", "paint"], "unknown stage 'paint'"),
-        (["publish", "collect", "--payload", "/no/such/file"], "cannot read payload /no/such/file"),
-        (["publish", "no.such.module:Stage"], "is not installed here"),
-        (["serve", "paint"], "unknown stage 'paint'"),
+        (["publish", "records", "--set", "num_shards=-1"], "data.num_shards: Input should be greater than 0"),
+        (["publish", "records", "--set", "nonsense"], "must look like key=value"),
+        (["publish", "records", "--job", "../x"], "subject: Value error, job id '../x' is not allowed"),
+        (["publish", "records", "--then", "paint"], "unknown stage 'paint'"),
+        (["publish", "records", "--payload", "/no/such/file"], "cannot read payload /no/such/file"),
+        (["publish", "no.such.module:Stage"], "cannot be loaded"),
+        (["serve", "paint"], "unknown stage 'paint': installed stages are convert, records, train"),
+        (["publish", "collect"], "unknown stage 'collect'"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(args, message, capsys):
@@ -36,23 +37,21 @@ def test_bad_input_exits_2_with_a_message(args, message, capsys):
 def test_a_payload_that_is_not_an_object_is_refused(tmp_path, capsys):
     bad = tmp_path / "p.json"
     bad.write_text("[1, 2]")
-    assert main(["publish", "collect", "--payload", str(bad)]) == EXIT_USAGE
+    assert main(["publish", "records", "--payload", str(bad)]) == EXIT_USAGE
     assert "must be a JSON object, not list" in capsys.readouterr().err
 
 
 def test_a_plan_step_with_bad_options_is_refused_before_sending(tmp_path, capsys):
     payload = tmp_path / "p.json"
-    payload.write_text(
-        json.dumps({"queries": ["bottle"], "plan": [{"stage": "download", "options": {"max_bytes": -1}}]})
-    )
-    assert main(["publish", "collect", "--payload", str(payload)]) == EXIT_USAGE
-    assert "plan step 0 (download)" in capsys.readouterr().err
+    payload.write_text(json.dumps({"num_shards": 2, "plan": [{"stage": "train", "options": {"steps": -1}}]}))
+    assert main(["publish", "records", "--payload", str(payload)]) == EXIT_USAGE
+    assert "plan step 0 (train)" in capsys.readouterr().err
 
 
 def test_publish_prints_the_job_and_status_shows_nothing_started(capsys):
-    assert main(["publish", "collect", "--job", "j1", "--set", 'queries=["bottle"]']) == 0
+    assert main(["publish", "records", "--job", "j1", "--set", "num_shards=2"]) == 0
     sent = json.loads(capsys.readouterr().out)
-    assert sent["job"] == "j1" and sent["topic"] == "transferline.collect"
+    assert sent["job"] == "j1" and sent["topic"] == "transferline.records"
     assert main(["status", "j1"]) == 1
     assert "no stage has started" in capsys.readouterr().out
 
@@ -61,5 +60,5 @@ def test_schemas_are_written_one_file_per_event_type(tmp_path):
     assert main(["schemas", "--out", str(tmp_path)]) == 0
     written = {path.name for path in tmp_path.iterdir()}
     assert "envelope.schema.json" in written and "transferline.train.requested.schema.json" in written
-    schema = json.loads((tmp_path / "transferline.download.requested.schema.json").read_text())
-    assert schema["$id"] == "urn:transferline:schema:transferline.download.requested:v1"
+    schema = json.loads((tmp_path / "transferline.records.requested.schema.json").read_text())
+    assert schema["$id"] == "urn:transferline:schema:transferline.records.requested:v1"

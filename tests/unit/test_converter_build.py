@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.converter.build import BuildOptions, build
-from services.converter.dataset import ImageIds, LabeledImage, MaskRef, Problems, ReadResult, Shape, Where
-from services.converter.images import ImageIndex, StoredImage
-from services.converter.masks import MaskSource
 from transferline.errors import InvalidInput
+from transferline_converter.build import BuildOptions, build
+from transferline_converter.dataset import ImageIds, LabeledImage, MaskRef, Problems, ReadResult, Shape, Where
+from transferline_converter.images import ImageIndex, StoredImage
+from transferline_converter.masks import MaskSource
 
 
 def row(name: str, *shapes: Shape, **kwargs) -> LabeledImage:

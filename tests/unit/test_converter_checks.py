@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from pycocotools import mask as rle_tools
 from shapely.geometry import Polygon
 
-from services.converter.checks import check_coco
-from services.converter.dataset import CODES, Problems
 from tests.support.labels import GtDataset, make_dataset, truth_coco
+from transferline_converter.checks import check_coco
+from transferline_converter.dataset import CODES, Problems
 
 # ---- builders shared with the repair and reader tests ----
 

@@ -66,12 +66,15 @@ def test_convert_with_too_many_broken_rows_exits_1_and_still_writes_the_report(t
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["convert", "/no/such/export.json", "--out", "o"], "cannot read export /no/such/export.json"),
+        (["convert", "/no/such/export.json", "--out", "o"], "cannot read /no/such/export.json: no such file or folder"),
         (["convert", "e.json", "--out", "o", "--split", "train=0.5,holdout=0.5"], "split: Value error"),
-        (["convert", "e.json", "--out", "o", "--format", "excel"], "format: Input should be"),
+        (
+            ["convert", "e.json", "--out", "o", "--format", "excel"],
+            "format: Value error, unknown export format 'excel'",
+        ),
         (["convert", "e.json", "--out", "o", "--coco-class", "cup=mug"], "'mug' is not one of the 80 COCO classes"),
         (["convert", "e.json", "--out", "o", "--rename", "nothing"], "must look like NAME=VALUE"),
-        (["convert", "e.json", "--out", "o", "--images", "/no/dir"], "--images /no/dir is not a folder"),
+        (["convert", "e.json", "--out", "o", "--images", "/no/dir"], "cannot read /no/dir: no such file or folder"),
         (["validate-coco", "/no/such.json"], "/no/such.json"),
     ],
 )

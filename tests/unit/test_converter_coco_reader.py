@@ -13,17 +13,17 @@ import pytest
 from hypothesis import given, settings
 from pycocotools import mask as rle_tools
 
-from services.converter.checks import check_coco
-from services.converter.convert import ConvertOptions, convert
-from services.converter.dataset import Problems, ReadResult
-from services.converter.images import ImageIndex
-from services.converter.masks import MaskSource
-from services.converter.readers import ReadOptions, detect
-from services.converter.readers import coco as reader
-from services.converter.sources import ExportFile, ExportSource
 from tests.support.labels import GtDataset, make_dataset
 from tests.unit.test_converter_checks import coco_of, flip, flippable, hostile_cocos, rle_of
 from transferline.errors import InvalidInput
+from transferline_converter.checks import check_coco
+from transferline_converter.convert import ConvertOptions, convert
+from transferline_converter.dataset import Problems, ReadResult
+from transferline_converter.images import ImageIndex
+from transferline_converter.masks import MaskSource
+from transferline_converter.readers import ReadOptions, detect
+from transferline_converter.readers import coco as reader
+from transferline_converter.sources import ExportFile, ExportSource
 
 
 def source(*files: tuple[str, Any]) -> ExportSource:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.converter.dataset import Problems, Where
-from services.converter.readers import ReadOptions, cvat
-from services.converter.sources import ExportFile, ExportSource
 from transferline.errors import InvalidInput
+from transferline_converter.dataset import Problems, Where
+from transferline_converter.readers import ReadOptions, cvat
+from transferline_converter.sources import ExportFile, ExportSource
 
 META = """<version>1.1</version><meta><task><name>t</name><labels>
 <label><name>car</name><type>rectangle</type></label>

@@ -11,16 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.converter.dataset import LabeledImage, Problems, ReadResult, Shape
-from services.converter.readers import ReadOptions
-from services.converter.readers import cvat as cvat_reader
-from services.converter.readers import label_studio as label_studio_reader
-from services.converter.readers import voc as voc_reader
-from services.converter.readers import yolo as yolo_reader
-from services.converter.sources import ExportFile, ExportSource
 from tests.support.exports import cvat, label_studio, labelbox_json, labelbox_ndjson, voc, yolo
 from tests.support.labels import GtDataset, GtImage, GtObject, make_dataset
 from transferline.errors import InvalidInput
+from transferline_converter.dataset import LabeledImage, Problems, ReadResult, Shape
+from transferline_converter.readers import ReadOptions
+from transferline_converter.readers import cvat as cvat_reader
+from transferline_converter.readers import label_studio as label_studio_reader
+from transferline_converter.readers import voc as voc_reader
+from transferline_converter.readers import yolo as yolo_reader
+from transferline_converter.sources import ExportFile, ExportSource
 
 READERS: dict[str, ModuleType] = {
     "voc": voc_reader,

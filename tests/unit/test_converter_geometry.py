@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pycocotools import mask as rle_tools
 
-from services.converter.dataset import Shape, Where
-from services.converter.geometry import ShapeError, from_box, from_mask, from_polygons
+from transferline_converter.dataset import Shape, Where
+from transferline_converter.geometry import ShapeError, from_box, from_mask, from_polygons
 
 HERE = Where("row 1", "objects[0]")
 

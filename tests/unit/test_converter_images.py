@@ -7,11 +7,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from services.converter.dataset import ImageIds
-from services.converter.images import ImageIndex, StoredImage, perceptual_hashes
-from services.converter.splits import near_duplicate_groups
 from tests.support.labels import GtImage
 from transferline.manifest import ImageHeader, read_header
+from transferline_converter.dataset import ImageIds
+from transferline_converter.images import ImageIndex, StoredImage, perceptual_hashes
+from transferline_converter.splits import near_duplicate_groups
 
 DIGEST = "ab" * 32
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from services.converter.dataset import Problems, Where
-from services.converter.readers import ReadOptions, label_studio
-from services.converter.sources import ExportFile, ExportSource
 from transferline.errors import InvalidInput
+from transferline_converter.dataset import Problems, Where
+from transferline_converter.readers import ReadOptions, label_studio
+from transferline_converter.sources import ExportFile, ExportSource
 
 
 def region(kind: str, value: dict[str, Any], region_id: str = "r1", **extra: Any) -> dict[str, Any]:

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.converter.dataset import CODES, LabeledImage, MaskRef, Problem, Problems, ReadResult
-from services.converter.readers import ReadOptions, detect
-from services.converter.readers import labelbox_legacy as legacy
-from services.converter.readers import labelbox_ndjson as ndjson
-from services.converter.sources import ExportFile, ExportSource
 from tests.support.exports import labelbox_json, labelbox_ndjson
 from tests.support.labels import GtDataset, GtImage, GtObject, make_dataset
 from transferline.errors import InvalidInput
+from transferline_converter.dataset import CODES, LabeledImage, MaskRef, Problem, Problems, ReadResult
+from transferline_converter.readers import ReadOptions, detect
+from transferline_converter.readers import labelbox_legacy as legacy
+from transferline_converter.readers import labelbox_ndjson as ndjson
+from transferline_converter.sources import ExportFile, ExportSource
 
 URL = "https://storage.test/photos/a.jpg"
 MASK = "https://api.labelbox.com/masks/feature/f3?token=abc"

@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from services.converter.checks import check_coco
-from services.converter.dataset import CODES, Problems
-from services.converter.repair import repair_coco
-from services.converter.validate import render_problems, render_result, validate_file
 from tests.support.labels import make_dataset
 from tests.unit.test_converter_checks import coco_of, flip, flippable, hostile_cocos, rle_of, valid_cocos
 from transferline.errors import InvalidInput
+from transferline_converter.checks import check_coco
+from transferline_converter.dataset import CODES, Problems
+from transferline_converter.repair import repair_coco
+from transferline_converter.validate import render_problems, render_result, validate_file
 
 
 def repaired(coco: Any) -> tuple[dict, Problems]:

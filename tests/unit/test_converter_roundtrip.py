@@ -15,15 +15,15 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from services.converter.checks import check_coco
-from services.converter.convert import ConvertOptions, convert
-from services.converter.dataset import Problems
-from services.converter.images import ImageIndex
-from services.converter.masks import MaskSource
-from services.converter.readers import detect
-from services.converter.sources import ExportSource
 from tests.support.exports import cvat, label_studio, labelbox_json, labelbox_ndjson, voc, yolo
 from tests.support.labels import GtDataset, make_dataset, truth_coco
+from transferline_converter.checks import check_coco
+from transferline_converter.convert import ConvertOptions, convert
+from transferline_converter.dataset import Problems
+from transferline_converter.images import ImageIndex
+from transferline_converter.masks import MaskSource
+from transferline_converter.readers import detect
+from transferline_converter.sources import ExportSource
 
 
 def coco_export(dataset: GtDataset) -> dict[str, bytes]:

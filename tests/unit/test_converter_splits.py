@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.converter.dataset import Problems
-from services.converter.splits import SplitPlan, assign, near_duplicate_groups, read_split_list
 from transferline.errors import InvalidInput
+from transferline_converter.dataset import Problems
+from transferline_converter.splits import SplitPlan, assign, near_duplicate_groups, read_split_list
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from services.converter.dataset import Problems, Where
-from services.converter.readers import ReadOptions, yolo
-from services.converter.sources import ExportFile, ExportSource
 from transferline.errors import InvalidInput
+from transferline_converter.dataset import Problems, Where
+from transferline_converter.readers import ReadOptions, yolo
+from transferline_converter.sources import ExportFile, ExportSource
 
 CLASSES = b"person\ncar\ntraffic light\n"
 

@@ -8,20 +8,21 @@ The Kubernetes manifests are rendered by the real kustomize (kubectl's).
 from __future__ import annotations
 
 import subprocess
-from dataclasses import fields
 from pathlib import Path
 
 import yaml
 
+from transferline import stages
 from transferline.settings import PREFIX, Settings
-from transferline.stages import BUILTIN
 
 REPO = Path(__file__).resolve().parents[2]
-SETTINGS = {PREFIX + f.name.upper() for f in fields(Settings)}
-# The built-in stages whose service has been written (the others arrive with their issues).
-SERVICES = sorted(
-    stage for stage, path in BUILTIN.items() if (REPO / (path.partition(":")[0].replace(".", "/") + ".py")).is_file()
-)
+INSTALLED = stages.load_all()
+SERVICES = sorted(stage.name for stage in INSTALLED)
+SETTINGS = {
+    variable
+    for model in [Settings, *(stage.settings_model for stage in INSTALLED if stage.settings_model)]
+    for variable in model.variables().values()
+}
 
 
 def rendered() -> list[dict]:

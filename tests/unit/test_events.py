@@ -8,34 +8,36 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transferline import events
+from transferline import events, stages
 from transferline.errors import InvalidInput
-from transferline.payloads import BUILTIN_REQUESTS, CollectRequested
+from transferline_recorder.request import RecordsRequested
+
+INSTALLED = [stage.name for stage in stages.load_all()]
 
 
 def valid(**changes) -> dict:
-    event = events.make_event("collect", "requested", "job-1", {"queries": ["bottle"]}, "tests")
+    event = events.make_event("records", "requested", "job-1", {"num_shards": 2}, "tests")
     return {**json.loads(event.to_json()), **changes}
 
 
 def test_a_valid_request_round_trips_with_its_typed_payload():
     event = events.parse_event(json.dumps(valid()).encode())
-    assert isinstance(event.payload, CollectRequested)
-    assert event.payload.queries == ["bottle"]
+    assert isinstance(event.payload, RecordsRequested)
+    assert event.payload.num_shards == 2
     assert (event.stage, event.kind, event.job_id, event.topic) == (
-        "collect",
+        "records",
         "requested",
         "job-1",
-        "transferline.collect",
+        "transferline.records",
     )
 
 
 def test_outcomes_go_to_the_events_topic():
     event = events.make_event(
-        "download", "progress", "job-1", {"stage": "download", "request_id": "r", "done": 3}, "tests"
+        "convert", "progress", "job-1", {"stage": "convert", "request_id": "r", "done": 3}, "tests"
     )
     assert event.topic == events.EVENTS_TOPIC
-    assert event.envelope.dataschema == "urn:transferline:schema:transferline.download.progress:v1"
+    assert event.envelope.dataschema == "urn:transferline:schema:transferline.convert.progress:v1"
 
 
 @pytest.mark.parametrize(
@@ -47,8 +49,8 @@ def test_outcomes_go_to_the_events_topic():
         ({"time": "yesterday"}, "time"),
         ({"time": "2026-01-01T00:00:00"}, "time"),
         ({"type": "transferline.collect"}, "type"),
-        ({"data": {"queries": "bottle"}}, "data.queries"),
-        ({"data": {"queries": ["a"], "limit": 3}}, "data.limit"),
+        ({"data": {"num_shards": "many"}}, "data.num_shards"),
+        ({"data": {"num_shards": 2, "limit": 3}}, "data.limit"),
         ({"data": {"plan": [{"options": {}}]}}, "data.plan.0.stage"),
         ({"Bad-Ext": 1}, "Bad-Ext"),
     ],
@@ -85,10 +87,11 @@ def test_extension_attributes_named_as_the_spec_says_are_kept():
 
 def test_every_event_type_has_a_json_schema_that_names_its_version():
     schemas = events.json_schemas()
-    for stage in BUILTIN_REQUESTS:
+    assert INSTALLED == ["convert", "records", "train"]
+    for stage in INSTALLED:
         for kind in events.KINDS:
             assert schemas[events.event_type(stage, kind)]["$id"].endswith(":v1")
-    assert "queries" in schemas["transferline.collect.requested"]["properties"]
+    assert "num_shards" in schemas["transferline.records.requested"]["properties"]
     assert schemas["envelope"]["required"] == ["id", "source", "type", "subject", "time", "dataschema", "data"]
 
 
@@ -100,4 +103,4 @@ def test_arbitrary_data_never_crashes_validation(data):
     except InvalidInput as refused:
         assert str(refused).startswith("invalid event: data")
     else:
-        assert isinstance(event.payload, CollectRequested)
+        assert isinstance(event.payload, RecordsRequested)

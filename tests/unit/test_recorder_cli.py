@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import tensorflow as tf
 
-from services.recorder.records import IN_PROCESS_BELOW
 from tests.support.labels import make_dataset, truth_coco
 from transferline.cli import EXIT_USAGE, main
+from transferline_recorder.records import IN_PROCESS_BELOW
 
 
 @pytest.fixture(autouse=True)
@@ -49,11 +49,11 @@ def test_records_writes_shards_label_map_and_stats(tmp_path: Path, capsys) -> No
     args = ["records", str(tmp_path / "labels"), "--images", str(images), "--out", str(out), "--num-shards", "2"]
     assert main(args) == 0
 
-    stats = json.loads((out / "stats.json").read_text())
+    stats = json.loads((out / "stats.json").read_text())["splits"]
     assert set(stats) == {"train", "val"}  # a split without images is left out
     for split, coco in splits.items():
         shards = [out / f"{split}-{index:05d}-of-00002.tfrecord" for index in range(2)]
-        assert stats[split]["shards"] == [str(path) for path in shards]
+        assert stats[split]["shards"] == [path.name for path in shards]
         assert sorted(source_ids(shards)) == sorted(str(image["id"]) for image in coco["images"])
         assert stats[split]["images"] == len(coco["images"])
         assert stats[split]["objects"] == len(coco["annotations"]) and stats[split]["skipped"] == []
@@ -82,8 +82,8 @@ def test_records_shard_count_follows_shard_mb_by_default(tmp_path: Path, capsys)
 @pytest.mark.parametrize(
     ("case", "message"),
     [
-        ("empty-labels", "holds no coco_train/val/test.json with images (run transferline convert)"),
-        ("no-images-folder", "is not a folder"),
+        ("empty-labels", "labels/: run the convert stage first"),
+        ("no-images-folder", "no-such-folder: no such file or folder"),
         ("broken-json", "coco_train.json is not JSON"),
         ("missing-images", "train: 1 of 3 images could not be used, over the 5% limit (first: gone.jpg: missing image"),
     ],
@@ -123,5 +123,5 @@ def test_records_never_imports_tensorflow(tmp_path: Path) -> None:
     )
     assert found.returncode == 0, found.stderr[-2000:]
     imported = [line.rsplit("|", 1)[1].strip() for line in found.stderr.splitlines() if line.startswith("import time:")]
-    assert imported.count("services.recorder.shard") == 3  # the command and both workers
+    assert imported.count("transferline_recorder.shard") == 3  # the command and both workers
     assert not [name for name in imported if name.split(".")[0] == "tensorflow"]

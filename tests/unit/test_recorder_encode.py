@@ -13,9 +13,9 @@ from PIL import Image
 from pycocotools import mask as rle_tools
 from shapely.geometry import Polygon
 
-from services.recorder.encode import Encoded, EncodeOptions, SkipImage, encode
-from services.recorder.label_map import label_map
 from tests.support.labels import GtImage
+from transferline_recorder.encode import Encoded, EncodeOptions, SkipImage, encode
+from transferline_recorder.label_map import label_map
 
 NAMES = {1: "bottle", 2: "can"}
 RED, BLUE = (255, 0, 0), (0, 0, 255)

@@ -10,10 +10,10 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.recorder import tfrecord
-from services.recorder.encode import Encoded
-from services.recorder.features import to_example
-from services.recorder.tfrecord import RecordWriter
+from transferline_recorder import tfrecord
+from transferline_recorder.encode import Encoded
+from transferline_recorder.features import to_example
+from transferline_recorder.tfrecord import RecordWriter
 
 VALUES = {
     "bytes_list": st.lists(st.binary(max_size=40), max_size=4),

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.trainer import base_checkpoint
-from services.trainer.base_checkpoint import fetch_base
 from transferline.errors import InvalidInput, TransientError
 from transferline.settings import Settings
 from transferline.store import Store, open_store
+from transferline_trainer import base_checkpoint
+from transferline_trainer.base_checkpoint import fetch_base
 
 A = np.arange(12, dtype=np.float32).reshape(3, 4)
 B = np.array([7, 8, 9], dtype=np.int64)

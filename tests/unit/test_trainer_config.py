@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from services.trainer.catalogue import CATALOGUE, lookup
-from services.trainer.config import Hardware, TrainingData, build_config
 from transferline.errors import InvalidInput
-from transferline.payloads import TrainRequested
+from transferline_trainer.catalogue import CATALOGUE, lookup
+from transferline_trainer.config import Hardware, TrainingData, build_config
+from transferline_trainer.request import TrainRequested
 
 pytestmark = pytest.mark.slow  # imports TensorFlow through Model Garden
 DATA = TrainingData(train_pattern="/r/train-*", val_pattern="/r/val-*", num_classes=4, train_images=40)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.trainer.evaluate import (
+from transferline.errors import InvalidInput
+from transferline_trainer.evaluate import (
     EvalResult,
     ImageDetections,
     coco_results,
@@ -19,7 +20,6 @@ from services.trainer.evaluate import (
     evaluate,
     pr_plot,
 )
-from transferline.errors import InvalidInput
 
 # Wide and tall images, so that swapping x and y would move every box off its object.
 IMAGES = [{"id": 1, "width": 640, "height": 320}, {"id": 2, "width": 300, "height": 500}]

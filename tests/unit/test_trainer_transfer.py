@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.trainer.transfer import warm_start
+from transferline_trainer.transfer import warm_start
 
 ANCHORS = 9
 

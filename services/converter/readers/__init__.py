@@ -7,22 +7,11 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Literal
 
-from services.converter.dataset import Problems, ReadResult
-from services.converter.readers.common import load_json
-from services.converter.sources import ExportSource
 from transferline.errors import InvalidInput
-
-# Detection tries them in this order; the most specific shapes come first.
-READERS = {
-    "labelbox-ndjson": "services.converter.readers.labelbox_ndjson",
-    "labelbox-json": "services.converter.readers.labelbox_legacy",
-    "coco": "services.converter.readers.coco",
-    "label-studio": "services.converter.readers.label_studio",
-    "cvat": "services.converter.readers.cvat",
-    "voc": "services.converter.readers.voc",
-    "yolo": "services.converter.readers.yolo",
-}
-FORMATS = ("auto", *READERS)
+from transferline_converter.dataset import Problems, ReadResult
+from transferline_converter.formats import FORMATS, READERS
+from transferline_converter.readers.common import load_json
+from transferline_converter.sources import ExportSource
 
 
 @dataclass(frozen=True)

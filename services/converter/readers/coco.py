@@ -12,13 +12,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from services.converter.checks import check_coco
-from services.converter.coco_fields import good_id, is_key, numbers, points_of, read_bbox, read_rle, row_name
-from services.converter.dataset import ImageIds, LabeledImage, MaskRef, Point, Problems, ReadResult, Shape, Where
-from services.converter.readers import ReadOptions
-from services.converter.readers.common import RowError, load_json
-from services.converter.sources import ExportFile, ExportSource
 from transferline.errors import InvalidInput
+from transferline_converter.checks import check_coco
+from transferline_converter.coco_fields import good_id, is_key, numbers, points_of, read_bbox, read_rle, row_name
+from transferline_converter.dataset import ImageIds, LabeledImage, MaskRef, Point, Problems, ReadResult, Shape, Where
+from transferline_converter.readers import ReadOptions
+from transferline_converter.readers.common import RowError, load_json
+from transferline_converter.sources import ExportFile, ExportSource
 
 T = TypeVar("T")
 FORMAT = "coco"

@@ -15,9 +15,9 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException
 
-from services.converter.dataset import Problems, Where
-from services.converter.sources import ExportFile
 from transferline.errors import InvalidInput
+from transferline_converter.dataset import Problems, Where
+from transferline_converter.sources import ExportFile
 
 T = TypeVar("T")
 MAX_LINE_BYTES = 16 * 1024 * 1024

@@ -13,7 +13,8 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as safe_xml
 import numpy as np
 
-from services.converter.dataset import (
+from transferline.errors import InvalidInput
+from transferline_converter.dataset import (
     ImageIds,
     LabeledImage,
     MaskRef,
@@ -24,10 +25,9 @@ from services.converter.dataset import (
     ShapeKind,
     Where,
 )
-from services.converter.readers import ReadOptions
-from services.converter.readers.common import RowError, load_xml, text_number, turned_rectangle
-from services.converter.sources import ExportFile, ExportSource
-from transferline.errors import InvalidInput
+from transferline_converter.readers import ReadOptions
+from transferline_converter.readers.common import RowError, load_xml, text_number, turned_rectangle
+from transferline_converter.sources import ExportFile, ExportSource
 
 FORMAT = "cvat"
 MAX_MASK_PIXELS = 1 << 28  # a mask's own box; guards against a short RLE that claims a huge area

@@ -14,9 +14,9 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from services.converter.dataset import ImageIds, LabeledImage, Point, Problems, ReadResult, Shape, ShapeKind, Where
-from services.converter.readers import ReadOptions
-from services.converter.readers.common import (
+from transferline_converter.dataset import ImageIds, LabeledImage, Point, Problems, ReadResult, Shape, ShapeKind, Where
+from transferline_converter.readers import ReadOptions
+from transferline_converter.readers.common import (
     RowError,
     field,
     first_array_item,
@@ -25,7 +25,7 @@ from services.converter.readers.common import (
     optional,
     turned_rectangle,
 )
-from services.converter.sources import ExportSource
+from transferline_converter.sources import ExportSource
 
 FORMAT = "label-studio"
 _REGIONS: dict[str, ShapeKind] = {

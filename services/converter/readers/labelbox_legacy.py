@@ -16,9 +16,20 @@ import shapely.wkt
 from shapely.errors import ShapelyError
 from shapely.geometry import MultiPolygon, Polygon
 
-from services.converter.dataset import Frame, ImageIds, LabeledImage, MaskRef, Point, Problems, ReadResult, Shape, Where
-from services.converter.readers import ReadOptions
-from services.converter.readers.common import (
+from transferline.errors import InvalidInput
+from transferline_converter.dataset import (
+    Frame,
+    ImageIds,
+    LabeledImage,
+    MaskRef,
+    Point,
+    Problems,
+    ReadResult,
+    Shape,
+    Where,
+)
+from transferline_converter.readers import ReadOptions
+from transferline_converter.readers.common import (
     RowError,
     answers,
     field,
@@ -29,8 +40,7 @@ from services.converter.readers.common import (
     url_file_name,
     xy_points,
 )
-from services.converter.sources import ExportSource
-from transferline.errors import InvalidInput
+from transferline_converter.sources import ExportSource
 
 FORMAT = "labelbox-json"
 OBJECT_FORM_KEYS = {"objects", "classifications", "relationships"}

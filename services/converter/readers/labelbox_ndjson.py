@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.converter.dataset import ImageIds, LabeledImage, MaskRef, Problems, ReadResult, Shape, Where
-from services.converter.readers import ReadOptions
-from services.converter.readers.common import (
+from transferline.errors import InvalidInput
+from transferline_converter.dataset import ImageIds, LabeledImage, MaskRef, Problems, ReadResult, Shape, Where
+from transferline_converter.readers import ReadOptions
+from transferline_converter.readers.common import (
     MAX_LINE_BYTES,
     RowError,
     answers,
@@ -18,9 +19,8 @@ from services.converter.readers.common import (
     url_file_name,
     xy_points,
 )
-from services.converter.readers.labelbox_legacy import add_objects, first_problem, point_shape, tlhw_box
-from services.converter.sources import ExportSource
-from transferline.errors import InvalidInput
+from transferline_converter.readers.labelbox_legacy import add_objects, first_problem, point_shape, tlhw_box
+from transferline_converter.sources import ExportSource
 
 FORMAT = "labelbox-ndjson"
 KIND_KEYS = {

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from xml.etree.ElementTree import Element
 
-from services.converter.dataset import ImageIds, LabeledImage, Problems, ReadResult, Shape, Where
-from services.converter.readers import ReadOptions
-from services.converter.readers.common import RowError, load_xml, text_number, xml_root_tag
-from services.converter.sources import ExportFile, ExportSource
 from transferline.errors import InvalidInput
+from transferline_converter.dataset import ImageIds, LabeledImage, Problems, ReadResult, Shape, Where
+from transferline_converter.readers import ReadOptions
+from transferline_converter.readers.common import RowError, load_xml, text_number, xml_root_tag
+from transferline_converter.sources import ExportFile, ExportSource
 
 FORMAT = "voc"
 NOTE = (

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from services.converter.dataset import ImageIds, LabeledImage, Problems, ReadResult, Shape, Where
-from services.converter.readers import ReadOptions
-from services.converter.readers.common import RowError, text_number
-from services.converter.sources import ExportFile, ExportSource
 from transferline.errors import InvalidInput
+from transferline_converter.dataset import ImageIds, LabeledImage, Problems, ReadResult, Shape, Where
+from transferline_converter.readers import ReadOptions
+from transferline_converter.readers.common import RowError, text_number
+from transferline_converter.sources import ExportFile, ExportSource
 
 FORMAT = "yolo"
 NAME_FILES = ("classes.txt", "obj.names")

@@ -96,5 +96,14 @@ class Store(ABC):
     def presigned_url(self, key: str, expires_seconds: int = 3600) -> str:
         """A URL a browser or another tool can GET without credentials, for a limited time."""
 
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> ObjectInfo:
+        """Store a local file (a store on the same disk may link it rather than copy it)."""
+        with Path(path).open("rb") as stream:
+            return self.put_stream(key, stream, content_type)
+
+    def local_path(self, key: str) -> Path | None:
+        """A local file holding the object, when the store keeps one (so it need not be downloaded)."""
+        return None
+
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None

@@ -2,6 +2,10 @@
 
 Writes go to a hidden temp file in the object's folder, are fsynced, then renamed over the key, so a reader
 sees the old object or the new one and a crash mid-write leaves no object (only a temp file `list` skips).
+
+Mounts put local files and folders at keys without copying them: a one-shot command maps the user's `--images`
+folder and export files in as inputs (read-only) and its `--out` folder as the stage's output prefix (writable), so
+the stage's own `handle` runs over them in the layout `keys.py` defines.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,10 +33,19 @@ TEMP_PREFIX = ".transferline-tmp-"
 _ETAG_XATTR = "user.transferline.md5"
 
 
+@dataclass(frozen=True)
+class Mount:
+    """A local file (at a key) or folder (at a prefix ending in '/') seen through the store."""
+
+    path: Path
+    writable: bool = False
+
+
 class FilesystemStore(Store):
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, mounts: Mapping[str, Mount] | None = None) -> None:
         # Resolved once, so URIs are canonical and the containment check compares like with like.
         self.root = Path(root).resolve()
+        self.mounts = {check_key(at, prefix=at.endswith("/")): _resolved(m) for at, m in (mounts or {}).items()}
 
     def ensure_bucket(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -75,15 +90,29 @@ class FilesystemStore(Store):
         return self._list(prefix, self._path(folder) if folder else self.root, f"{folder}/" if folder else "")
 
     def _list(self, prefix: str, start: Path, start_key: str) -> Iterator[ObjectInfo]:
-        for key in _walk_sorted(start, start_key):
+        keys: Iterable[str] = _walk_sorted(start, start_key)
+        if self.mounts:  # a mount hides what the root holds under it; few keys, so sorting them all is fine
+            keys = sorted({k for k in keys if self._mount_of(k) is None} | set(self._mounted_keys(prefix)))
+        for key in keys:
             if key.startswith(prefix):
                 info = self.stat(key)
                 if info is not None:  # deleted while we walked
                     yield info
 
+    def _mounted_keys(self, prefix: str) -> Iterator[str]:
+        for at, mount in self.mounts.items():
+            if not (at.startswith(prefix) or prefix.startswith(at)):
+                continue
+            if not at.endswith("/"):
+                yield at
+                continue
+            for key in _walk_sorted(mount.path, at):
+                if not any(part.startswith(".") for part in key[len(at) :].split("/")):  # a folder's hidden files
+                    yield key
+
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            self._path(key).unlink()
+            self._path(key, writing=True).unlink()
 
     def uri(self, key: str) -> str:
         self._path(key)
@@ -101,19 +130,49 @@ class FilesystemStore(Store):
         """There is no server in the embedded mode: the file URI is the URL (it does not expire)."""
         return self.uri(key)
 
-    def _path(self, key: str) -> Path:
-        """The file behind a key, after refusing keys that could name anything outside the root."""
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> ObjectInfo:
+        """A hard link when the file is on the same filesystem (no second copy of the bytes), else a copy."""
+        target = self._path(key, writing=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            os.link(path, temp)
+        except OSError:
+            with Path(path).open("rb") as stream:
+                return self.put_stream(key, stream, content_type)
+        os.replace(temp, target)
+        _fsync_dir(target.parent)
+        info = self.stat(key)
+        assert info is not None
+        return info
+
+    def _path(self, key: str, writing: bool = False) -> Path:
+        """The file behind a key, after refusing keys that could name anything outside the root (or its mount)."""
         check_key(key)
         if any(segment.startswith(TEMP_PREFIX) for segment in key.split("/")):
             raise InvalidInput(f"store key {key!r} is not allowed: {TEMP_PREFIX!r} is reserved for temp files")
-        path = self.root / key
+        root, path = self.root, self.root / key
+        if (at := self._mount_of(key)) is not None:
+            mount = self.mounts[at]
+            if writing and not mount.writable:
+                raise InvalidInput(f"store key {key!r} is an input mounted read-only from {mount.path}")
+            root, path = mount.path, mount.path / key[len(at) :] if at.endswith("/") else mount.path
         # Segments are clean, but a symlink inside the root could still point out of it.
-        if not path.resolve().is_relative_to(self.root):
-            raise InvalidInput(f"store key {key!r} is not allowed: it resolves outside {self.root}")
+        if not path.resolve().is_relative_to(root):
+            raise InvalidInput(f"store key {key!r} is not allowed: it resolves outside {root}")
         return path
 
+    def _mount_of(self, key: str) -> str | None:
+        """The longest mount covering a key: the key itself, or a folder mount it lies under."""
+        found = [at for at in self.mounts if key == at or (at.endswith("/") and key.startswith(at))]
+        return max(found, key=len, default=None)
+
     def _write(self, key: str, fill: Callable[[_HashingWriter], object]) -> ObjectInfo:
-        path = self._path(key)
+        path = self._path(key, writing=True)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with _temp_beside(path) as (temp, out):
@@ -168,6 +227,10 @@ def _atomic_copy(reader: BinaryIO, target: Path) -> None:
         shutil.copyfileobj(reader, out, CHUNK)
         out.finish()
         os.replace(temp, target)
+
+
+def _resolved(mount: Mount) -> Mount:
+    return Mount(Path(mount.path).resolve(), mount.writable)
 
 
 def _walk_sorted(folder: Path, key_prefix: str) -> Iterator[str]:

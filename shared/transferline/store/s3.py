@@ -59,6 +59,10 @@ class S3Store(Store):
         self._pid = 0
         self._lock = threading.Lock()
 
+    def __reduce__(self) -> tuple[type[S3Store], tuple[Settings]]:
+        """Pickled as its settings: a worker process opens its own client."""
+        return S3Store, (self.settings,)
+
     def ensure_bucket(self) -> None:
         kwargs: dict[str, Any] = {"Bucket": self.bucket}
         if self.settings.s3_region != "us-east-1":  # us-east-1 is the one region S3 refuses to be told
@@ -180,7 +184,7 @@ class S3Store(Store):
             "s3",
             endpoint_url=settings.s3_endpoint or None,
             aws_access_key_id=settings.s3_access_key or None,
-            aws_secret_access_key=settings.s3_secret_key or None,
+            aws_secret_access_key=settings.s3_secret_key.get_secret_value() or None,
             config=config,
         )
 

@@ -1,1 +1,0 @@
-"""The stage services; each sub-package is one service with the same shape."""

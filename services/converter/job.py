@@ -1,0 +1,90 @@
+"""The convert stage's work over a store: read a job's exports and images, convert, write COCO, splits and the
+health report under labels/."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from transferline import keys
+from transferline.errors import InvalidInput, WorkFailed
+from transferline.manifest import read_manifest
+from transferline.stage import StageContext, StageResult
+from transferline.store import Store
+from transferline_converter.convert import Conversion, ConvertOptions, convert
+from transferline_converter.images import index_store
+from transferline_converter.masks import MaskSource
+from transferline_converter.request import ConvertRequested
+from transferline_converter.settings import ConverterSettings
+from transferline_converter.sources import ExportSource
+from transferline_converter.splits import read_split_list
+
+
+def convert_job(request: ConvertRequested, ctx: StageContext, settings: ConverterSettings) -> StageResult:
+    store, job = ctx.store, ctx.job_id
+    assigned = read_split_list(_load_json(store, job, request.split_list)) if request.split_list else None
+    options = ConvertOptions.from_request(request, assigned)
+    sources = [read_export(store, job, name) for name in export_names(store, job, request)]
+    index = index_store(store, keys.images(job), list(read_manifest(store, job)))
+    steps: list[str] = []
+
+    def progress(message: str) -> None:
+        steps.append(message)
+        ctx.progress(len(steps), 3, message)
+
+    masks = MaskSource(settings.labelbox_api_key.get_secret_value())
+    conversion = convert(sources, index, masks, options, progress)
+    outputs = _write(store, job, conversion)
+    if conversion.failure:
+        raise WorkFailed(f"{conversion.failure} ({outputs['report_text']})")
+    return StageResult(outputs, conversion.counters)
+
+
+def export_names(store: Store, job: str, request: ConvertRequested) -> list[str]:
+    """The request's exports, else every export under labels/raw/ (an object, or a folder of them)."""
+    if request.exports:
+        return request.exports
+    prefix = keys.raw_labels_prefix(job)
+    names = dict.fromkeys(info.key.removeprefix(prefix).split("/", 1)[0] for info in store.list(prefix))
+    names.pop(request.split_list or "", None)
+    if not names:
+        raise InvalidInput(f"no label export under {prefix}: upload the labelling tool's export there first")
+    return list(names)
+
+
+def read_export(store: Store, job: str, name: str) -> ExportSource:
+    key = keys.raw_labels(job, name)
+    try:
+        return ExportSource.from_bytes(name, store.get_bytes(key))
+    except KeyError:
+        pass
+    files = {info.key.removeprefix(key + "/"): store.get_bytes(info.key) for info in store.list(key + "/")}
+    if not files:
+        raise InvalidInput(f"export {name!r} is not under {keys.raw_labels_prefix(job)}")
+    return ExportSource.from_files(name, files)
+
+
+def _load_json(store: Store, job: str, name: str) -> Any:
+    source = read_export(store, job, name)
+    try:
+        return json.loads(source.files[0].text())
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"split list {name} is not JSON: {exc}") from None
+
+
+def _write(store: Store, job: str, conversion: Conversion) -> dict[str, str]:
+    """COCO and its splits first, the report last (it describes them)."""
+    outputs = {"coco": keys.coco(job)}
+    _put_json(store, outputs["coco"], conversion.coco)
+    for split, coco in conversion.splits.items():
+        outputs[f"coco_{split}"] = keys.coco(job, split)
+        _put_json(store, outputs[f"coco_{split}"], coco)
+    outputs["report"] = keys.label_report(job)
+    _put_json(store, outputs["report"], conversion.report)
+    outputs["report_text"] = keys.label_report_text(job)
+    store.put_bytes(outputs["report_text"], conversion.report_text.encode(), "text/markdown; charset=utf-8")
+    return outputs
+
+
+def _put_json(store: Store, key: str, value: dict[str, Any]) -> None:
+    store.put_bytes(key, json.dumps(value, separators=(",", ":")).encode(), "application/json")

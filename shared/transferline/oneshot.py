@@ -1,0 +1,63 @@
+"""One way to run a stage: a one-shot command (`transferline convert|records|train ...`) runs the stage's own
+`handle` over a filesystem store whose keys are laid out as `keys.py` says. The user's input files and folders
+are mounted at their keys (read-only, never copied) and `--out` at the stage's output prefix, so the stage
+writes its artifacts straight there; nothing else names them."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from transferline.errors import InvalidInput
+from transferline.payloads import StageRequest
+from transferline.settings import Settings
+from transferline.stage import Stage, StageContext, StageResult
+from transferline.store.filesystem import FilesystemStore, Mount
+
+LOCAL_JOB = "local"  # the job id of a one-shot run; no artifact depends on it
+WORKSPACE = ".transferline"  # inside --out: scratch and the store root for keys nothing is mounted at
+Progress = Callable[[int, "int | None", str, dict[str, float]], None]
+
+log = logging.getLogger("transferline.oneshot")
+
+
+def run_stage(
+    stage: Stage,
+    request: StageRequest,
+    inputs: Mapping[str, Path],
+    output_prefix: str,
+    out: Path,
+    progress: Progress | None = None,
+) -> StageResult:
+    """`handle(request)` with `inputs` (key or prefix -> local path) mounted and `out` at `output_prefix`."""
+    for at, path in inputs.items():
+        if not path.exists():
+            raise InvalidInput(f"cannot read {path}: no such file or folder")
+        if at.endswith("/") != path.is_dir():
+            raise InvalidInput(f"{path} must be a {'folder' if at.endswith('/') else 'file'}")
+    out.mkdir(parents=True, exist_ok=True)
+    workspace = out.resolve() / WORKSPACE
+    mounts = {at: Mount(path) for at, path in inputs.items()} | {output_prefix: Mount(out, writable=True)}
+    settings = Settings.from_env().model_copy(update={"data_dir": workspace})
+    store = FilesystemStore(workspace / "store", mounts)
+    store.ensure_bucket()
+    context = StageContext(
+        job_id=LOCAL_JOB,
+        request_id=uuid.uuid4().hex,
+        settings=settings,
+        store=store,
+        log=log,
+        report_progress=progress or (lambda *_: None),
+    )
+    try:
+        return stage.handle(request, context)
+    except InvalidInput as exc:  # name the user's own files, not the keys they were mounted at
+        raise type(exc)(_local_names(str(exc), mounts)) from None
+
+
+def _local_names(text: str, mounts: Mapping[str, Mount]) -> str:
+    for at in sorted(mounts, key=len, reverse=True):
+        text = text.replace(at, f"{mounts[at].path}/" if at.endswith("/") else str(mounts[at].path))
+    return text
