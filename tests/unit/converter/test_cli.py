@@ -13,7 +13,7 @@ from tests.support.exports import labelbox_json, yolo
 from tests.support.labels import make_dataset, truth_coco
 from transferline.cli import EXIT_FAILED, EXIT_USAGE, main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ import yaml
 from transferline import stages
 from transferline.settings import PREFIX, Settings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 INSTALLED = stages.load_all()
 SERVICES = sorted(stage.name for stage in INSTALLED)
 SETTINGS = {

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from pycocotools import mask as rle_tools
 
 from tests.support.labels import GtDataset, make_dataset
-from tests.unit.test_converter_checks import coco_of, flip, flippable, hostile_cocos, rle_of
+from tests.unit.converter.test_checks import coco_of, flip, flippable, hostile_cocos, rle_of
 from transferline.errors import InvalidInput
 from transferline_converter.checks import check_coco
 from transferline_converter.convert import ConvertOptions, convert

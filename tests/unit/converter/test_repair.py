@@ -18,7 +18,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from tests.support.labels import make_dataset
-from tests.unit.test_converter_checks import coco_of, flip, flippable, hostile_cocos, rle_of, valid_cocos
+from tests.unit.converter.test_checks import coco_of, flip, flippable, hostile_cocos, rle_of, valid_cocos
 from transferline.errors import InvalidInput
 from transferline_converter.checks import check_coco
 from transferline_converter.dataset import CODES, Problems
