@@ -106,6 +106,7 @@ def test_bad_input_exits_2_with_a_message(tmp_path: Path, case: str, message: st
     assert code == EXIT_USAGE
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert "jobs/local" not in err  # the user's own folders are named, not the keys they were mounted at
 
 
 def test_records_never_imports_tensorflow(tmp_path: Path) -> None:

@@ -1,0 +1,72 @@
+"""Mounts: local files and folders seen through the filesystem store at keys, as the one-shot commands use them."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from transferline.errors import InvalidInput
+from transferline.store.filesystem import FilesystemStore, Mount
+
+
+@pytest.fixture
+def mounted(tmp_path: Path) -> FilesystemStore:
+    (tmp_path / "photos" / "sub").mkdir(parents=True)
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"A")
+    (tmp_path / "photos" / "sub" / "b.jpg").write_bytes(b"BB")
+    (tmp_path / "photos" / ".hidden").write_bytes(b"x")
+    (tmp_path / "export.json").write_text("{}")
+    (tmp_path / "out").mkdir()
+    store = FilesystemStore(
+        tmp_path / "root",
+        {
+            "jobs/j/images/": Mount(tmp_path / "photos"),
+            "jobs/j/labels/raw/export.json": Mount(tmp_path / "export.json"),
+            "jobs/j/labels/": Mount(tmp_path / "out", writable=True),
+        },
+    )
+    store.ensure_bucket()
+    return store
+
+
+def test_mounted_folders_and_files_read_and_list_in_key_order(mounted: FilesystemStore, tmp_path: Path) -> None:
+    mounted.put_bytes("jobs/j/stages/convert.json", b"{}")  # the root still holds what no mount covers
+    assert mounted.get_bytes("jobs/j/images/sub/b.jpg") == b"BB"
+    assert [i.key for i in mounted.list("jobs/j/")] == [
+        "jobs/j/images/a.jpg",
+        "jobs/j/images/sub/b.jpg",  # a folder's hidden files are left out
+        "jobs/j/labels/raw/export.json",
+        "jobs/j/stages/convert.json",
+    ]
+    assert mounted.local_path("jobs/j/images/a.jpg") == tmp_path / "photos" / "a.jpg"
+    assert mounted.stat("jobs/j/images/sub/b.jpg").size == 2
+
+
+def test_writes_land_in_a_writable_mount_and_never_in_an_input(mounted: FilesystemStore, tmp_path: Path) -> None:
+    mounted.put_bytes("jobs/j/labels/coco.json", b"[]")
+    assert (tmp_path / "out" / "coco.json").read_bytes() == b"[]"
+    for key in ("jobs/j/images/a.jpg", "jobs/j/images/new.jpg", "jobs/j/labels/raw/export.json"):
+        with pytest.raises(InvalidInput, match="mounted read-only"):
+            mounted.put_stream(key, io.BytesIO(b"overwritten"))
+        with pytest.raises(InvalidInput, match="mounted read-only"):
+            mounted.delete(key)
+    assert (tmp_path / "photos" / "a.jpg").read_bytes() == b"A"
+
+
+def test_a_key_cannot_leave_its_mount_through_a_symlink(mounted: FilesystemStore, tmp_path: Path) -> None:
+    (tmp_path / "secret.txt").write_text("no")
+    (tmp_path / "photos" / "link.jpg").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(InvalidInput, match="resolves outside"):
+        mounted.get_bytes("jobs/j/images/link.jpg")
+    assert "jobs/j/images/link.jpg" not in [i.key for i in mounted.list("jobs/j/images/")]
+
+
+def test_put_file_links_rather_than_copies(tmp_path: Path) -> None:
+    store = FilesystemStore(tmp_path / "root")
+    source = tmp_path / "big.bin"
+    source.write_bytes(b"x" * 1000)
+    info = store.put_file("a/big.bin", source)
+    assert info.size == 1000 and store.get_bytes("a/big.bin") == source.read_bytes()
+    assert (tmp_path / "root" / "a" / "big.bin").stat().st_ino == source.stat().st_ino
