@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transferline.errors import InvalidInput
-from transferline.store import Store
+from transferline.store import ObjectInfo, Store
 from transferline.store.filesystem import FilesystemStore, Mount
 from transferline_recorder.encode import SkipImage
 
@@ -37,7 +37,7 @@ class ImageSource:
         except InvalidInput:
             raise SkipImage(f"file name {file_name!r} leaves the image folder") from None
 
-    def _stat(self, file_name: str) -> object:
+    def _stat(self, file_name: str) -> ObjectInfo | None:
         try:
             return self.store.stat(self.prefix + file_name)
         except InvalidInput:

@@ -4,12 +4,12 @@ export, evaluate with pycocotools, draw predictions. Inputs arrive as local file
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from transferline.contracts import LabelCategory
+from transferline.contracts import LabelCategory, Split
 from transferline.errors import InvalidInput
 from transferline_trainer import evaluate
 from transferline_trainer.base_checkpoint import BaseCheckpoint
@@ -27,7 +27,7 @@ PICTURES = 6
 class RunInputs:
     """What a run reads: local shards per split, the COCO categories, ground truth to evaluate and pictures."""
 
-    shards: dict[str, list[Path]]
+    shards: Mapping[Split, list[Path]]
     train_images: int  # images in the train shards (sizes the shuffle buffer)
     categories: list[LabelCategory]
     evaluation: dict[str, Any] | None  # COCO of the split to evaluate (val, else test)

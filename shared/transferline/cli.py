@@ -81,11 +81,13 @@ def upload(args: argparse.Namespace) -> int:
     store = open_store(Settings.from_env())
     store.ensure_bucket()
     for path in args.export:
+        key = keys.raw_labels(args.job, path.name)
         try:
-            store.put_bytes(keys.raw_labels(args.job, path.name), path.read_bytes())
+            for file_key, file in _export_files(path, key).items():
+                store.put_bytes(file_key, file.read_bytes())
         except OSError as exc:
             raise InvalidInput(f"cannot read export {path}: {exc.strerror}") from None
-        print(f"export {path} -> {keys.raw_labels(args.job, path.name)}")
+        print(f"export {path} -> {key}{'/' if path.is_dir() else ''}")
     if args.images is not None:
         if not args.images.is_dir():
             raise InvalidInput(f"--images {args.images} is not a folder")
@@ -129,6 +131,13 @@ def write_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_files(path: Path, key: str) -> dict[str, Path]:
+    """Store key -> file: a file export at its key, a folder export (VOC, YOLO) keeping its layout under it."""
+    if not path.is_dir():
+        return {key: path}
+    return {f"{key}/{file.relative_to(path).as_posix()}": file for file in sorted(path.rglob("*")) if file.is_file()}
+
+
 def _read_payload(source: str | None) -> dict[str, Any]:
     if source is None:
         return {}
@@ -165,7 +174,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("upload", help="store label exports and local images for a job")
     p.add_argument("job")
-    p.add_argument("--export", action="append", default=[], type=Path, help="a labelling tool's export file")
+    p.add_argument(
+        "--export", action="append", default=[], type=Path, help="a labelling tool's export (file or folder)"
+    )
     p.add_argument("--images", type=Path, help="a folder of images (stored content-addressed, with a manifest)")
     p.set_defaults(command=upload)
 

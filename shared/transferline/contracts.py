@@ -22,6 +22,7 @@ from transferline.store import Store
 
 COCO_MAX_ID = 90  # COCO's original class ids run 1..90 (80 used); its pretrained heads have 91 outputs
 RowT = TypeVar("RowT", bound=Payload)
+Split = Literal["train", "val", "test"]  # keys.SPLITS
 
 
 class UrlRow(Payload):
@@ -99,7 +100,7 @@ class SplitRecords(Payload):
 class RecordsStats(Payload):
     VERSION = 2
     version: Literal[2] = 2
-    splits: dict[Literal["train", "val", "test"], SplitRecords]
+    splits: dict[Split, SplitRecords]
 
 
 def read_categories(coco: dict[str, Any], where: str) -> list[LabelCategory]:

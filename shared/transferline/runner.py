@@ -15,9 +15,9 @@ from datetime import datetime
 from types import FrameType
 from typing import Any, TypeVar
 
-from transferline import events, keys, metrics, status
+from transferline import events, keys, metrics, stages, status
 from transferline.bus import Bus, Consumer, Message
-from transferline.errors import Interrupted, InvalidInput, TransientError
+from transferline.errors import ConfigurationError, Interrupted, InvalidInput, TransientError
 from transferline.events import Event, Registry
 from transferline.logs import log_context
 from transferline.payloads import (
@@ -176,8 +176,9 @@ class Runner:
         step, *rest = request.plan
         payload = {**step.options, "plan": [s.model_dump(mode="json") for s in rest]}
         try:
-            next_event = events.make_event(step.stage, "requested", event.job_id, payload, self.source, self.registry)
-        except InvalidInput as exc:
+            stage, _ = stages.request_model(step.stage, self.registry)  # its service may live in another process
+            next_event = events.make_event(stage, "requested", event.job_id, payload, self.source, self.registry)
+        except (InvalidInput, ConfigurationError) as exc:
             message = f"the plan's next step {step.stage!r} is not a valid request: {exc}"
             self._outcome(event, "failed", reason="invalid-input", message=message)
             return

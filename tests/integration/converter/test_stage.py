@@ -7,10 +7,11 @@ import json
 
 from PIL import Image
 
-from tests.support.exports import labelbox_ndjson
+from tests.support.exports import labelbox_ndjson, yolo
 from tests.support.harness import Pipeline, renamed, store_images, unique
 from tests.support.labels import GtDataset, GtImage, make_dataset
 from transferline import keys, status
+from transferline.cli import main
 from transferline_converter.stage import ConvertStage
 
 
@@ -106,3 +107,32 @@ def test_stage_fails_clearly_on_a_broken_export_and_keeps_serving(backend_settin
     assert "'missing.ndjson' is not under" in missing["data"]["message"]
     failed = status.read_status(pipeline.store, job, stage.name)
     assert failed is not None and failed.state == "failed" and failed.attempts == 1
+
+
+def test_a_folder_export_uploaded_with_the_command_converts_in_the_stage(
+    backend_settings, tmp_path, monkeypatch
+) -> None:
+    """`transferline upload --export DIR` keeps a YOLO export's layout under labels/raw/<name>/; the stage reads it
+    as one export beside a single-file one."""
+    pipeline = Pipeline.open(backend_settings)
+    stage, job = renamed(ConvertStage), unique("job-")
+    dataset = make_dataset(seed=8, images=4)
+    folder = tmp_path / "yolo-export"
+    for name, data in yolo.write(dataset).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    (folder / ".DS_Store").write_bytes(b"\0")  # a desktop's litter is no part of the export
+    for image in dataset.images:  # under their own names: YOLO rows name their image by its stem
+        pipeline.store.put_bytes(keys.images(job) + image.file_name, image.jpeg())
+    for name, value in pipeline.settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert main(["upload", job, "--export", str(folder)]) == 0
+    assert pipeline.store.exists(keys.raw_labels(job, "yolo-export") + "/classes.txt")
+    pipeline.request(stage.name, job)
+    pipeline.run_in_thread(stage, max_events=1).join(120)
+
+    [outcome] = pipeline.outcomes(job, 1)
+    assert outcome["type"].endswith(".completed"), outcome["data"]
+    coco = json.loads(pipeline.store.get_bytes(keys.coco(job)))
+    assert len(coco["images"]) == 4 and len(coco["annotations"]) == sum(len(i.objects) for i in dataset.images)
+    assert json.loads(pipeline.store.get_bytes(keys.label_report(job)))["exports"] == ["yolo-export"]

@@ -82,9 +82,8 @@ def test_convert_command_and_stage_write_the_same_bytes(backend_settings, tmp_pa
     assert main([*args, "--split", "train=0.6,val=0.2,test=0.2"]) == 0
 
     from_stage = stored(pipeline.store, keys.labels(job), skip=("raw/",))
-    assert sorted(from_stage) == ["coco.json", "coco_test.json", "coco_train.json", "coco_val.json", "report.json"] + [
-        "report.md"
-    ]
+    splits = [f"coco_{split}.json" for split in ("test", "train", "val")]
+    assert sorted(from_stage) == ["coco.json", *splits, "report.json", "report.md"]
     assert written(tmp_path / "out") == from_stage
 
 

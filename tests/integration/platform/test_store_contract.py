@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import multiprocessing
@@ -119,7 +118,7 @@ def test_put_stream_small(store: Store) -> None:
 
 
 def test_large_stream_goes_multipart_and_reads_back_equal(backend_settings: Settings, tmp_path: Path) -> None:
-    store = open_store(dataclasses.replace(backend_settings, multipart_threshold_mb=5))
+    store = open_store(backend_settings.model_copy(update={"multipart_threshold_mb": 5}))
     store.ensure_bucket()
     size = 12 * MIB + 123
     info = store.put_stream("big/object.bin", io.BufferedReader(Generated(size), MIB))
@@ -196,7 +195,7 @@ def test_hostile_keys_are_refused(store: Store, key: str) -> None:
 
 def _s3_settings(**changes: Any) -> Settings:
     base = Settings(store="s3", s3_endpoint="http://127.0.0.1:1", s3_access_key="k", s3_secret_key="s")
-    return dataclasses.replace(base, **changes)
+    return base.model_copy(update=changes)
 
 
 def test_s3_client_is_lazy_and_remade_after_fork(monkeypatch: pytest.MonkeyPatch) -> None:

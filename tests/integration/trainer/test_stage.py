@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_service import child_env, cli, wait_for
+from tests.integration.platform.test_service import child_env, cli, wait_for
 from tests.support.harness import Pipeline, renamed, store_images, unique
 from tests.support.http import serve_files
 from tests.support.shapes import write_task

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import pytest
 
-from transferline import contracts
+from transferline import contracts, keys
 from transferline.contracts import ImageRecord, RecordsStats, SplitRecords
 from transferline.errors import InvalidInput
 
@@ -54,7 +55,7 @@ def test_rows_name_the_bad_line_and_field() -> None:
     data = contracts.rows_jsonl([good]) + b'\n{"sha256": "nope"}\n'
     rows = contracts.read_rows(data, ImageRecord, "manifest.jsonl")
     assert next(rows) == good
-    with pytest.raises(InvalidInput, match="manifest.jsonl line 3: sha256"):
+    with pytest.raises(InvalidInput, match=r"manifest\.jsonl line 3: sha256"):
         next(rows)
 
 
@@ -62,7 +63,11 @@ def test_categories_keep_their_coco_mapping_and_refuse_an_impossible_one() -> No
     coco = {"categories": [{"id": 1, "name": "bottle", "coco_id": 44, "coco_name": "bottle", "keypoints": []}]}
     [category] = contracts.read_categories(coco, "coco_train.json")
     assert (category.id, category.coco_id) == (1, 44)
-    with pytest.raises(InvalidInput, match="coco_train.json: coco_id"):
+    with pytest.raises(InvalidInput, match=r"coco_train\.json: coco_id"):
         contracts.read_categories({"categories": [{"id": 1, "name": "x", "coco_id": 91}]}, "coco_train.json")
-    with pytest.raises(InvalidInput, match="coco_train.json: id"):
+    with pytest.raises(InvalidInput, match=r"coco_train\.json: id"):
         contracts.read_categories({"categories": [{"id": 0, "name": "background"}]}, "coco_train.json")
+
+
+def test_the_split_names_are_the_keys_ones() -> None:
+    assert get_args(contracts.Split) == keys.SPLITS
