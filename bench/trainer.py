@@ -36,7 +36,7 @@ def time_training(root: Path, mode: str, steps: int, out: Path) -> float:
     from transferline_trainer.catalogue import lookup
     from transferline_trainer.fit import FitHooks, fit
     from transferline_trainer.run import CheckpointSync
-    from transferline_trainer.stage import StoreOutputs
+    from transferline_trainer.job import StoreOutputs
 
     config = tiny_config(root, **TINY, steps=steps, checkpoint_every=100, from_scratch=True)
     started = time.perf_counter()

@@ -55,8 +55,8 @@ def publish(args: argparse.Namespace) -> int:
         return 0
     request = event.payload
     assert isinstance(request, StageRequest)
-    stages = [event.stage] + [stages.request_model(step.stage)[0] for step in request.plan]
-    outcome = jobs.wait_for(open_store(settings), job_id, stages, since, args.timeout)
+    names = [event.stage] + [stages.request_model(step.stage)[0] for step in request.plan]
+    outcome = jobs.wait_for(open_store(settings), job_id, names, since, args.timeout)
     if outcome is None:
         print(f"error: no outcome within {args.timeout:g} s; see `transferline status {job_id}`", file=sys.stderr)
         return EXIT_TIMEOUT

@@ -79,8 +79,10 @@ class FilesystemStore(Store):
         path = self._path(key)
         try:
             with path.open("rb") as reader:
-                size = os.fstat(reader.fileno()).st_size
-                return ObjectInfo(key=key, size=size, etag=_cached_md5(reader.fileno()) or _md5(reader))
+                info = os.fstat(reader.fileno())
+                if self._mount_of(key) is not None:  # a user's own file: not read whole, nor marked, to be named
+                    return ObjectInfo(key=key, size=info.st_size, etag=f"W/{info.st_size:x}-{info.st_mtime_ns:x}")
+                return ObjectInfo(key=key, size=info.st_size, etag=_cached_md5(reader.fileno()) or _md5(reader))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 

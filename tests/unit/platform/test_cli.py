@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from transferline.cli import EXIT_USAGE, main
+from transferline.cli import EXIT_TIMEOUT, EXIT_USAGE, main
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +62,9 @@ def test_schemas_are_written_one_file_per_event_type(tmp_path):
     assert "envelope.schema.json" in written and "transferline.train.requested.schema.json" in written
     schema = json.loads((tmp_path / "transferline.records.requested.schema.json").read_text())
     assert schema["$id"] == "urn:transferline:schema:transferline.records.requested:v1"
+
+
+def test_waiting_for_a_plan_nobody_serves_times_out_naming_the_job(capsys):
+    args = ["publish", "convert", "--job", "j2", "--then", "records", "--then", "train", "--wait", "--timeout", "0.3"]
+    assert main(args) == EXIT_TIMEOUT
+    assert "no outcome within 0.3 s; see `transferline status j2`" in capsys.readouterr().err
