@@ -36,6 +36,8 @@ def load_stage(ref: str, registry: Registry = REGISTRY) -> type[Stage]:
         raise ConfigurationError(f"unknown stage {ref!r}: installed stages are {known}; or give module:Class")
     module_name, _, attr = path.partition(":")
     try:
+        if module_name.startswith(".") or not attr:
+            raise ImportError("give an absolute module path and a class name, module:Class")
         stage_class = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigurationError(f"stage {ref!r} cannot be loaded ({path}: {exc})") from exc

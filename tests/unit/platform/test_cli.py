@@ -24,6 +24,8 @@ def embedded(tmp_path, monkeypatch):
         (["publish", "records", "--then", "paint"], "unknown stage 'paint'"),
         (["publish", "records", "--payload", "/no/such/file"], "cannot read payload /no/such/file"),
         (["publish", "no.such.module:Stage"], "cannot be loaded"),
+        (["publish", ".:x"], "give an absolute module path"),
+        (["publish", "transferline.stages:"], "give an absolute module path"),
         (["serve", "paint"], "unknown stage 'paint': installed stages are convert, records, train"),
         (["publish", "collect"], "unknown stage 'collect'"),
     ],
