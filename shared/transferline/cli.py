@@ -146,8 +146,10 @@ def _read_payload(source: str | None) -> dict[str, Any]:
         payload = json.loads(text)
     except OSError as exc:
         raise InvalidInput(f"cannot read payload {source}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"payload {source} is not JSON: {exc}") from None
+    except (RecursionError, ValueError) as exc:  # nested past the parser's depth, or an integer past 4300 digits
+        raise InvalidInput(f"payload {source} is not usable JSON: {type(exc).__name__}") from None
     if not isinstance(payload, dict):
         raise InvalidInput(f"payload {source} must be a JSON object, not {type(payload).__name__}")
     return payload

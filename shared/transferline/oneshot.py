@@ -37,7 +37,11 @@ def run_stage(
             raise InvalidInput(f"cannot read {path}: no such file or folder")
         if at.endswith("/") != path.is_dir():
             raise InvalidInput(f"{path} must be a {'folder' if at.endswith('/') else 'file'}")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / WORKSPACE).mkdir(exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"--out {out}: cannot make the folder ({exc.strerror})") from None
     workspace = out.resolve() / WORKSPACE
     mounts = {at: Mount(path) for at, path in inputs.items()} | {output_prefix: Mount(out, writable=True)}
     settings = Settings.from_env().model_copy(update={"data_dir": workspace})

@@ -70,3 +70,29 @@ def test_waiting_for_a_plan_nobody_serves_times_out_naming_the_job(capsys):
     args = ["publish", "convert", "--job", "j2", "--then", "records", "--then", "train", "--wait", "--timeout", "0.3"]
     assert main(args) == EXIT_TIMEOUT
     assert "no outcome within 0.3 s; see `transferline status j2`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe{}", "is not JSON"),
+        (b"[" * 100_000, "is not usable JSON: RecursionError"),
+        (b'{"seed": ' + b"7" * 5000 + b"}", "is not usable JSON: ValueError"),
+    ],
+)
+def test_an_unreadable_payload_exits_2_naming_it(content, message, tmp_path, capsys):
+    payload = tmp_path / "p.json"
+    payload.write_bytes(content)
+    assert main(["publish", "records", "--payload", str(payload)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: payload {payload} ") and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("out", ["a-file", "a-file/out"])
+def test_an_out_that_cannot_be_a_folder_exits_2_naming_it(out, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "images").mkdir()
+    args = ["records", str(tmp_path / "labels"), "--images", str(tmp_path / "images"), "--out", str(tmp_path / out)]
+    assert main(args) == EXIT_USAGE
+    assert capsys.readouterr().err.startswith(f"error: --out {tmp_path / out}: cannot make the folder")
