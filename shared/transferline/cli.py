@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -92,7 +93,7 @@ def upload(args: argparse.Namespace) -> int:
         if not args.images.is_dir():
             raise InvalidInput(f"--images {args.images} is not a folder")
         paths = sorted(p for p in args.images.rglob("*") if p.is_file())
-        added = manifest.add_images(store, args.job, ((p.name, p.read_bytes()) for p in paths))
+        added = manifest.add_images(store, args.job, ((_text(p.name), p.read_bytes()) for p in paths))
         print(f"{len(added)} new images -> {keys.images(args.job)} (manifest {keys.image_manifest(args.job)})")
     return 0
 
@@ -129,6 +130,11 @@ def write_schemas(args: argparse.Namespace) -> int:
         (args.out / f"{name}.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
     print(f"wrote {len(schemas)} schemas to {args.out}")
     return 0
+
+
+def _text(file_name: str) -> str:
+    """A local file name as text: bytes that are not UTF-8 (kept by Python as surrogates) become U+FFFD."""
+    return os.fsencode(file_name).decode("utf-8", "replace")
 
 
 def _export_files(path: Path, key: str) -> dict[str, Path]:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 
 import pytest
+from PIL import Image
 
 from transferline.cli import EXIT_TIMEOUT, EXIT_USAGE, main
+from transferline.manifest import read_manifest
+from transferline.settings import Settings
+from transferline.store import open_store
 
 
 @pytest.fixture(autouse=True)
@@ -96,3 +102,15 @@ def test_an_out_that_cannot_be_a_folder_exits_2_naming_it(out, tmp_path, capsys)
     args = ["records", str(tmp_path / "labels"), "--images", str(tmp_path / "images"), "--out", str(tmp_path / out)]
     assert main(args) == EXIT_USAGE
     assert capsys.readouterr().err.startswith(f"error: --out {tmp_path / out}: cannot make the folder")
+
+
+def test_upload_keeps_an_image_whose_name_is_not_utf8(tmp_path, capsys):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 6)).save(picture, "PNG")
+    (images / os.fsdecode(b"caf\xe9.png")).write_bytes(picture.getvalue())  # Latin-1, as old cameras wrote
+    assert main(["upload", "j3", "--images", str(images)]) == 0
+    assert "1 new images" in capsys.readouterr().out
+    [record] = read_manifest(open_store(Settings.from_env()), "j3")
+    assert record.file_name == "caf\ufffd.png" and (record.width, record.height) == (8, 6)
