@@ -14,13 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from transferline import keys
 from transferline.errors import InvalidInput
 from transferline.payloads import OUTCOMES, DeadLetter, Payload, StageRequest
+from transferline.text import safe, safe_data
 
 EVENTS_TOPIC = "transferline.events"
 DLQ_TOPIC = "transferline.dlq"
 DLQ_TYPE = "transferline.dlq.dead-letter"
 KINDS = ("requested", "completed", "failed", "progress")
-_TYPE = re.compile(r"^transferline\.(?P<stage>[a-z][a-z0-9_-]{0,39})\.(?P<kind>[a-z-]+)$")
-_EXTENSION = re.compile(r"^[a-z0-9]{1,20}$")
+# Checked with fullmatch: `$` would also accept a trailing newline. Envelope.type's schema pattern anchors the same
+# expression for pydantic's (Rust) engine, where `$` is the end of the text only.
+_TYPE = re.compile(r"transferline\.(?P<stage>[a-z][a-z0-9_-]{0,39})\.(?P<kind>[a-z-]+)")
+_EXTENSION = re.compile(r"[a-z0-9]{1,20}")
 _STANDARD = {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data"}
 
 
@@ -43,7 +46,7 @@ class Envelope(BaseModel):
     specversion: Literal["1.0"] = "1.0"
     id: str = Field(min_length=1, max_length=200)
     source: str = Field(min_length=1, max_length=500)
-    type: str = Field(pattern=_TYPE.pattern)
+    type: str = Field(pattern=f"^{_TYPE.pattern}$")
     subject: str = Field(description="the job id; also the Kafka key, so a job's events stay ordered")
     time: datetime
     datacontenttype: Literal["application/json"] = "application/json"
@@ -68,7 +71,7 @@ class Envelope(BaseModel):
     @model_validator(mode="after")
     def _extensions(self) -> Envelope:
         for name in self.model_extra or {}:
-            if not _EXTENSION.match(name) or name in _STANDARD:
+            if not _EXTENSION.fullmatch(name) or name in _STANDARD:
                 raise ValueError(f"extension attribute {name!r} must be 1-20 lowercase letters or digits")
         return self
 
@@ -107,7 +110,7 @@ class Registry:
         self._models: dict[str, type[Payload]] = {DLQ_TYPE: DeadLetter}
 
     def register_stage(self, stage: str, request_model: type[StageRequest]) -> None:
-        if not _TYPE.match(event_type(stage, "requested")):
+        if not _TYPE.fullmatch(event_type(stage, "requested")):
             raise InvalidInput(f"stage name {stage!r} must be lowercase letters, digits, '_' or '-'")
         self._models[event_type(stage, "requested")] = request_model
         for kind, model in OUTCOMES.items():
@@ -138,11 +141,12 @@ def make_event(
     """Build and validate an event; this is the only way events are created, so none leaves unchecked."""
     type_ = DLQ_TYPE if stage == "dlq" else event_type(stage, kind)
     model = registry.model_for(type_)
-    data = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+    # Text from uploads or exceptions may hold lone surrogates, which no UTF-8 JSON can carry.
+    data = safe_data(payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload)
     raw = {
         "specversion": "1.0",
         "id": str(uuid.uuid4()),
-        "source": source,
+        "source": safe(source),
         "type": type_,
         "subject": job_id,
         "time": datetime.now(UTC).isoformat(),
@@ -189,7 +193,7 @@ def json_schemas(registry: Registry = REGISTRY) -> dict[str, dict[str, Any]]:
 
 
 def _split_type(type_: str) -> tuple[str, str]:
-    match = _TYPE.match(type_)
+    match = _TYPE.fullmatch(type_)
     if match is None:
         raise InvalidInput(f"event type {type_!r} is not transferline.<stage>.<kind>")
     return match["stage"], match["kind"]

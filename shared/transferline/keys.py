@@ -7,15 +7,16 @@ import unicodedata
 
 from transferline.errors import InvalidInput
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Checked with fullmatch, never match + `$`: `$` also matches before a trailing newline, and "x\n" would pass.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 SPLITS = ("train", "val", "test")
 
 
 def check_id(value: str, what: str = "id") -> str:
     """Job and run ids are chosen by users: accept only a plain, bounded token."""
-    if not isinstance(value, str) or not _ID.match(value) or ".." in value:
+    if not isinstance(value, str) or not _ID.fullmatch(value) or ".." in value:
         raise InvalidInput(
             f"{what} {value!r} is not allowed: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -41,7 +42,7 @@ def urls(job_id: str) -> str:
 
 
 def image(job_id: str, sha256: str, ext: str) -> str:
-    if not _SHA256.match(sha256):
+    if not _SHA256.fullmatch(sha256):
         raise InvalidInput(f"image digest {sha256!r} is not a lowercase sha256 hex digest")
     return job_prefix(job_id) + f"images/{sha256[:2]}/{sha256}.{clean_name(ext, 'extension').lower()}"
 
@@ -127,7 +128,7 @@ def checkpoint_cache_prefix() -> str:
 
 def checkpoint_cache(source_sha256: str, name: str) -> str:
     """A downloaded base checkpoint, kept once for every job (outside jobs/: it belongs to none of them)."""
-    if not _SHA256.match(source_sha256):
+    if not _SHA256.fullmatch(source_sha256):
         raise InvalidInput(f"checkpoint source digest {source_sha256!r} is not a lowercase sha256 hex digest")
     return checkpoint_cache_prefix() + f"{source_sha256}/{clean_name(name)}"
 

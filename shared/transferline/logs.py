@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from transferline.text import safe, safe_data
+
 _CONTEXT: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("transferline_log", default=None)
 # Attributes every LogRecord has; anything else was passed with `extra=` and belongs in the line.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -36,13 +38,19 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        # A line must be valid UTF-8 JSON whatever a message or field quotes (an upload's lone surrogates).
+        return json.dumps(safe_data(line), default=_shown)
 
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         context = " ".join(f"{k}={v}" for k, v in (_CONTEXT.get() or {}).items())
-        return f"{super().format(record)} {context}".rstrip()
+        return safe(f"{super().format(record)} {context}".rstrip())
+
+
+def _shown(value: object) -> str:
+    """Fields json cannot encode are logged as text."""
+    return safe(str(value))
 
 
 def configure(level: str = "INFO", fmt: str = "json") -> None:

@@ -30,6 +30,7 @@ from transferline.retry import Backoff, RetriesExhausted, call_with_retries
 from transferline.settings import Settings
 from transferline.stage import Stage, StageContext, StageResult
 from transferline.store import Store
+from transferline.text import safe, safe_data
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,34 +83,83 @@ class Runner:
         self.stopping.set()
 
     def process(self, message: Message, consumer: Consumer) -> None:
-        """Handle one message end to end; the offset is committed only after the status document is written."""
+        """Handle one message end to end; the offset is committed only after the status document is written.
+
+        Whatever goes wrong for this one message (its envelope, its status document, a key the store refuses, a
+        bug) ends as a `.failed` event or a dead letter and the message is committed, so it cannot stop the loop
+        on every restart. Only a TransientError of the bus or store propagates: `_forever` retries the message,
+        or leaves it uncommitted when the service is stopping.
+        """
+        work = _InHand(message)
         try:
-            event = events.parse_event(message.value, self.registry)
-            self._check_addressed_to_me(event)
-        except InvalidInput as exc:
-            self._dead_letter(message, str(exc))
-        else:
-            with log_context(job_id=event.job_id, stage=event.stage, event_id=event.envelope.id):
-                self._handle_event(event, message, consumer)
+            self._take(work, consumer)
+        except TransientError:
+            raise
+        except Exception as exc:  # the one broad catch: nothing one message holds may kill the service
+            self._contain(work, exc)
         consumer.commit(message)
 
-    def _handle_event(self, event: Event, message: Message, consumer: Consumer) -> None:
+    def _take(self, work: _InHand, consumer: Consumer) -> None:
+        try:
+            work.event = events.parse_event(work.message.value, self.registry)
+            self._check_addressed_to_me(work.event)
+        except InvalidInput as exc:
+            self._dead_letter(work.message, str(exc))
+            return
+        event = work.event
+        with log_context(job_id=event.job_id, stage=event.stage, event_id=event.envelope.id):
+            self._handle_event(work, consumer)
+
+    def _handle_event(self, work: _InHand, consumer: Consumer) -> None:
+        event = work.event
+        assert event is not None
         request = event.payload
         assert isinstance(request, StageRequest)
-        digest = input_digest(self.stage.name, event.job_id, request)
+        try:
+            digest = self._input_digest(event.job_id, request)
+        except InvalidInput as exc:  # an input the request names is not one the store can hold
+            work.attempt = _Attempt(event, input_digest(self.stage.name, event.job_id, request), status.now())
+            self._record_failure(work.attempt, _Failure("invalid-input", str(exc)), work.message)
+            return
         previous = status.read_status(self.store, event.job_id, self.stage.name)
         if previous is not None and previous.done_for(digest):
             log.info("already done for this input; re-emitting completion")
             metrics.EVENTS_HANDLED.labels(self.stage.name, "replayed").inc()
             self._complete(event, digest, previous.outputs, previous.counters, previous.seconds or 0.0, replayed=True)
             return
-        attempt = _Attempt(event, digest, status.now())
+        work.attempt = _Attempt(event, digest, status.now())
         with metrics.IN_FLIGHT.labels(self.stage.name).track_inprogress():
-            outcome = self._attempt(attempt, consumer)
+            outcome = self._attempt(work.attempt, consumer)
         if isinstance(outcome, _Failure):
-            self._record_failure(attempt, outcome, message)
+            self._record_failure(work.attempt, outcome, work.message)
         else:
-            self._record_success(attempt, outcome)
+            self._record_success(work.attempt, outcome)
+
+    def _contain(self, work: _InHand, exc: Exception) -> None:
+        """Turn an unexpected error into what a person can see: a `.failed` event (and status) or a dead letter."""
+        failure = _Failure("internal-error", f"{type(exc).__name__}: {exc}")
+        event = work.event
+        if event is None:
+            log.error("could not read a message", exc_info=exc)
+            self._dead_letter(work.message, failure.message)
+            return
+        with log_context(job_id=event.job_id, stage=event.stage, event_id=event.envelope.id):
+            log.error("could not process a request", exc_info=exc)
+            try:
+                if work.attempt is not None:
+                    self._record_failure(work.attempt, failure, work.message)
+                else:
+                    self._outcome(event, "failed", reason=failure.reason, message=failure.message)
+            except InvalidInput as second:  # its status or event is refused too: keep the message whole instead
+                self._dead_letter(work.message, f"{failure.message}; reporting it failed too: {second}")
+
+    def _input_digest(self, job_id: str, request: StageRequest) -> str:
+        """The request's digest over the listing of every input the stage reads (one `list` per input)."""
+        listings = []
+        for entry in self.stage.inputs(request, job_id):
+            prefix = self.store.key_of(entry) if "://" in entry else entry
+            listings.append((entry, [(o.key, o.size, o.etag) for o in self.store.list(prefix)]))
+        return input_digest(self.stage.name, job_id, request, listings)
 
     def _attempt(self, attempt: _Attempt, consumer: Consumer) -> StageResult | _Failure:
         event = attempt.event
@@ -128,9 +178,7 @@ class Runner:
             if isinstance(exc.last, Interrupted):
                 raise exc.last from None  # saved work, service stopping: no failure, the message comes back
             return _Failure("retries-exhausted", str(exc))
-        except Exception as exc:  # the one broad catch: a bug in a stage must not kill the service
-            log.exception("stage raised an unexpected error")
-            return _Failure("internal-error", f"{type(exc).__name__}: {exc}")
+        # A bug in the stage goes on to `process`, which records it as this attempt's internal-error failure.
 
     def _record_success(self, attempt: _Attempt, result: StageResult) -> None:
         outputs = {name: self.store.uri(key) for name, key in result.outputs.items()}
@@ -176,7 +224,7 @@ class Runner:
         step, *rest = request.plan
         payload = {**step.options, "plan": [s.model_dump(mode="json") for s in rest]}
         try:
-            stage, _ = stages.request_model(step.stage, self.registry)  # its service may live in another process
+            stage = self._next_stage(step.stage)
             next_event = events.make_event(stage, "requested", event.job_id, payload, self.source, self.registry)
         except (InvalidInput, ConfigurationError) as exc:
             message = f"the plan's next step {step.stage!r} is not a valid request: {exc}"
@@ -185,9 +233,18 @@ class Runner:
         self._forever(lambda: self.bus.ensure_topics([next_event.topic]))  # its service may not have started yet
         self._publish(next_event)
 
+    def _next_stage(self, ref: str) -> str:
+        """A plan step's stage: one registered in this process by name, else an installed one or an import path."""
+        try:
+            self.registry.request_model(ref)
+        except InvalidInput:
+            return stages.request_model(ref, self.registry)[0]  # its service may live in another process
+        return ref
+
     def _outcome(self, event: Event, kind: str, **fields: Any) -> None:
         """Emit <stage>.completed / failed / progress in answer to the request `event`."""
-        payload = OUTCOMES[kind](stage=self.stage.name, request_id=event.envelope.id, **fields)
+        # Messages and counter names may quote an upload's lone surrogates; replaced here, before any model holds them.
+        payload = OUTCOMES[kind](stage=self.stage.name, request_id=event.envelope.id, **safe_data(fields))
         self._publish(events.make_event(self.stage.name, kind, event.job_id, payload, self.source, self.registry))
 
     def _publish(self, event: Event) -> None:
@@ -197,7 +254,7 @@ class Runner:
         log.warning("dead-lettered a message", extra={"reason": reason, "offset": message.offset})
         metrics.EVENTS_HANDLED.labels(self.stage.name, "dead-lettered").inc()
         letter = DeadLetter(
-            reason=reason,
+            reason=safe(reason),
             source_topic=message.topic,
             partition=message.partition,
             offset=message.offset,
@@ -301,11 +358,20 @@ class Runner:
         signal.signal(signal.SIGINT, on_signal)
 
 
-def input_digest(stage: str, job_id: str, request: StageRequest) -> str:
-    """What makes two requests 'the same work': stage, job and options; the plan only says what comes next."""
+Listing = tuple[str, list[tuple[str, int, str]]]  # an input as the stage named it, and (key, size, etag) under it
+
+
+def input_digest(stage: str, job_id: str, request: StageRequest, inputs: list[Listing] | None = None) -> str:
+    """What makes two requests 'the same work': stage, job, options and what the stage reads (every object's key,
+    size and etag under its inputs); the plan only says what comes next."""
     body = request.model_dump(mode="json", exclude={"plan"})
-    canonical = json.dumps({"stage": stage, "job": job_id, "request": body}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    canonical = json.dumps({"stage": stage, "job": job_id, "request": body}, sort_keys=True, ensure_ascii=True)
+    digest = hashlib.sha256(canonical.encode())
+    for entry, objects in inputs or []:
+        digest.update(json.dumps(["input", entry]).encode())  # so moving an object to another input counts
+        for key, size, etag in objects:
+            digest.update(json.dumps([key, size, etag]).encode())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -314,6 +380,15 @@ class _Failure:
 
     reason: FailureReason
     message: str
+
+
+@dataclass
+class _InHand:
+    """The message being processed and how far it got, so an unexpected error is reported where it happened."""
+
+    message: Message
+    event: Event | None = None
+    attempt: _Attempt | None = None
 
 
 @dataclass

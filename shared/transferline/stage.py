@@ -57,6 +57,14 @@ class Stage(ABC, Generic[RequestT]):
     Request: ClassVar[type[StageRequest]]
     settings_model: ClassVar[type[ServiceSettings] | None] = None  # the service's own settings, if it has any
 
+    def inputs(self, request: RequestT, job_id: str) -> list[str]:
+        """The store keys and prefixes (from `keys`), or store URIs, that `handle` reads for this request.
+
+        The runner lists each one (one `list` call) and digests every object's key, size and etag into the input
+        digest, so "already done" means done for these very inputs: a re-uploaded export is converted again.
+        """
+        return []
+
     @abstractmethod
     def handle(self, request: RequestT, ctx: StageContext) -> StageResult:
         """Do the work; raise InvalidInput for bad input, TransientError for what a retry may fix."""

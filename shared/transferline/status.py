@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from transferline import keys
 from transferline.store import Store
+from transferline.text import safe_data
 
 State = Literal["running", "succeeded", "failed"]
 
@@ -27,6 +28,12 @@ class StageStatus(BaseModel):
     started_at: datetime
     finished_at: datetime | None = None
     seconds: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _writable(cls, values: Any) -> Any:
+        """An error message may quote an upload's lone surrogates; the document must still serialise."""
+        return safe_data(values)
 
     def done_for(self, digest: str) -> bool:
         """True when this exact input was already handled successfully (so a redelivery is skipped)."""
