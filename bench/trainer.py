@@ -35,8 +35,8 @@ def time_training(root: Path, mode: str, steps: int, out: Path) -> float:
     from transferline.store import open_store
     from transferline_trainer.catalogue import lookup
     from transferline_trainer.fit import FitHooks, fit
-    from transferline_trainer.run import CheckpointSync
     from transferline_trainer.job import StoreOutputs
+    from transferline_trainer.run import CheckpointSync
 
     config = tiny_config(root, **TINY, steps=steps, checkpoint_every=100, from_scratch=True)
     started = time.perf_counter()

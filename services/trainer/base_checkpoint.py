@@ -40,7 +40,7 @@ MAX_EXTRACTED_BYTES = 4 * MAX_ARCHIVE_BYTES  # refuses archive bombs
 CHUNK = 1024 * 1024
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 MARKER = "complete.json"  # written last in a cache folder: its prefix and num_classes
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _STEP = re.compile(r"-(\d+)$")
 _STATE = re.compile(r'^model_checkpoint_path:\s*"(.*)"\s*$', re.MULTILINE)
 _BAD_ARCHIVE = (tarfile.TarError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError, zlib.error, NotImplementedError)
@@ -309,7 +309,7 @@ def _expected_digest(sha256: str | None) -> str | None:
     if sha256 is None:
         return None
     digest = str(sha256).strip().lower()
-    if not _SHA256.match(digest):
+    if not _SHA256.fullmatch(digest):
         raise InvalidInput(f"sha256 {sha256!r} is not a sha256 hex digest")
     return digest
 

@@ -82,7 +82,7 @@ class FilesystemStore(Store):
                 info = os.fstat(reader.fileno())
                 if self._mount_of(key) is not None:  # a user's own file: not read whole, nor marked, to be named
                     return ObjectInfo(key=key, size=info.st_size, etag=f"W/{info.st_size:x}-{info.st_mtime_ns:x}")
-                return ObjectInfo(key=key, size=info.st_size, etag=_cached_md5(reader.fileno()) or _md5(reader))
+                return ObjectInfo(key=key, size=info.st_size, etag=_cached_md5(reader.fileno()) or _hashed(reader))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
@@ -271,6 +271,13 @@ def _cached_md5(fd: int) -> str | None:
     except (OSError, AttributeError, UnicodeDecodeError, ValueError):
         return None
     return md5 if (size, mtime) == (str(info.st_size), str(info.st_mtime_ns)) else None
+
+
+def _hashed(reader: BinaryIO) -> str:
+    """The md5 of an object stored without one (a linked file): computed once, then kept beside it."""
+    md5 = _md5(reader)
+    _remember_md5(reader.fileno(), md5)
+    return md5
 
 
 def _md5(reader: BinaryIO) -> str:

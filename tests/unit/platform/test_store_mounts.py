@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,16 @@ def test_put_file_links_rather_than_copies(tmp_path: Path) -> None:
     info = store.put_file("a/big.bin", source)
     assert info.size == 1000 and store.get_bytes("a/big.bin") == source.read_bytes()
     assert (tmp_path / "root" / "a" / "big.bin").stat().st_ino == source.stat().st_ino
+
+
+def test_a_linked_file_is_hashed_once_then_its_md5_is_kept(tmp_path: Path) -> None:
+    store = FilesystemStore(tmp_path / "root")
+    source = tmp_path / "shard.bin"
+    source.write_bytes(b"y" * 100)
+    store.put_file("a/shard.bin", source)
+    assert store.stat("a/shard.bin").etag == hashlib.md5(b"y" * 100).hexdigest()
+    try:
+        kept = os.getxattr(tmp_path / "root" / "a" / "shard.bin", "user.transferline.md5").decode()
+    except OSError:
+        pytest.skip("this filesystem has no user xattrs: every stat rehashes")
+    assert kept.endswith(":" + hashlib.md5(b"y" * 100).hexdigest())
