@@ -35,7 +35,7 @@ def read_inputs(store: Store, job: str, folder: Path, cache: Path) -> RunInputs:
         stats = read_records_stats(store.get_bytes(keys.records_stats(job)), keys.records_stats(job))
     except KeyError:
         raise InvalidInput(
-            f"no TFRecords for job {job} ({keys.records_stats(job)} missing): run records first"
+            f"no TFRecords for job {job} ({keys.records_stats(job)} missing): run the records stage first"
         ) from None
     shards = {split: _local(store, job, found.shards, folder) for split, found in stats.splits.items()}
     train = _coco(store, job, "train")

@@ -1,4 +1,9 @@
-"""Test helpers: run a stage in a thread, publish requests, read back what the bus carried."""
+"""Test helpers: run a stage in a thread, publish requests, read back what the bus carried.
+
+Open a `Pipeline` as a context manager (the integration tests' `pipeline` fixture does): leaving it stops and joins
+every runner it started and closes the clients, so no runner thread outlives its test and logs into the next one
+(or, after the session, into closed streams).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from transferline import events, jobs, manifest
@@ -41,6 +47,10 @@ class Pipeline:
     settings: Settings
     bus: Bus
     store: Store
+    started: list[tuple[Runner, threading.Thread]] = field(default_factory=list)
+
+    # How long leaving the pipeline waits for a stopped runner: it finishes the message in hand first.
+    STOP_TIMEOUT = 60.0
 
     @classmethod
     def open(cls, settings: Settings) -> Pipeline:
@@ -48,14 +58,46 @@ class Pipeline:
         store.ensure_bucket()
         return cls(settings, open_bus(settings), store)
 
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close(raise_if_stuck=error is None)
+
     def runner(self, stage: Stage) -> Runner:
         return Runner(stage=stage, settings=self.settings, bus=open_bus(self.settings), store=self.store)
 
     def run_in_thread(self, stage: Stage, max_events: int) -> threading.Thread:
         runner = self.runner(stage)
-        thread = threading.Thread(target=runner.run, kwargs={"max_events": max_events}, daemon=True)
+        thread = threading.Thread(
+            target=runner.run, kwargs={"max_events": max_events}, name=f"runner-{stage.name}", daemon=True
+        )
+        self.started.append((runner, thread))
         thread.start()
         return thread
+
+    def close(self, timeout: float = STOP_TIMEOUT, raise_if_stuck: bool = True) -> None:
+        """Stop every runner this pipeline started (each finishes the message in hand), join them, close the buses.
+
+        A runner still alive after `timeout` is a bug in a stage or the runner: it is raised (so a fixture's teardown
+        errors) rather than left logging on after the test; `raise_if_stuck=False` when an error is already on its
+        way out of a `with` block."""
+        for runner, _ in self.started:
+            runner.stop()
+        deadline = time.monotonic() + timeout
+        stuck = []
+        for runner, thread in self.started:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                stuck.append(thread.name)
+            else:
+                runner.bus.close()
+        self.started.clear()
+        self.bus.close()
+        if stuck and raise_if_stuck:
+            raise RuntimeError(f"runner threads still running {timeout:g} s after stop(): {', '.join(stuck)}")
 
     def request(self, stage: str, job_id: str, **payload: Any) -> events.Event:
         event = events.make_event(stage, "requested", job_id, payload, "tests")

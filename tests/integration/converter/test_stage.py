@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 
+import pytest
 from PIL import Image
 
 from tests.support.exports import labelbox_ndjson, yolo
@@ -12,7 +14,15 @@ from tests.support.harness import Pipeline, renamed, store_images, unique
 from tests.support.labels import GtDataset, GtImage, make_dataset
 from transferline import keys, status
 from transferline.cli import main
+from transferline.settings import Settings
 from transferline_converter.stage import ConvertStage
+
+
+@pytest.fixture
+def pipeline(backend_settings: Settings) -> Iterator[Pipeline]:
+    """Clients on the test's backend; every runner started through it is stopped and joined when the test ends."""
+    with Pipeline.open(backend_settings) as pipeline:
+        yield pipeline
 
 
 def smaller_copy(image: GtImage) -> bytes:
@@ -36,8 +46,7 @@ def dataset_with_a_copy() -> GtDataset:
     return dataset
 
 
-def test_stage_converts_an_export_against_stored_images(backend_settings) -> None:
-    pipeline = Pipeline.open(backend_settings)
+def test_stage_converts_an_export_against_stored_images(pipeline: Pipeline) -> None:
     stage, job = renamed(ConvertStage), unique("job-")
     dataset = dataset_with_a_copy()
     stored = store_images(pipeline.store, job, pictures(dataset))
@@ -64,10 +73,9 @@ def test_stage_converts_an_export_against_stored_images(backend_settings) -> Non
     assert set(outcome["data"]["outputs"]) == {"coco", "coco_train", "coco_val", "coco_test", "report", "report_text"}
 
 
-def test_stage_reads_sizes_from_stored_images_when_there_is_no_manifest(backend_settings) -> None:
+def test_stage_reads_sizes_from_stored_images_when_there_is_no_manifest(pipeline: Pipeline) -> None:
     """Without the downloader's manifest, rows match stored images by the digest in their URL (as when the
     images were given to Labelbox as links into the store) and sizes come from the image headers."""
-    pipeline = Pipeline.open(backend_settings)
     stage, job = renamed(ConvertStage), unique("job-")
     dataset = make_dataset(seed=4, images=3)
     stored = store_images(pipeline.store, job, pictures(dataset))
@@ -92,8 +100,7 @@ def test_stage_reads_sizes_from_stored_images_when_there_is_no_manifest(backend_
     assert sizes == {stored[i.file_name].removeprefix(prefix): (i.width, i.height) for i in dataset.images}
 
 
-def test_stage_fails_clearly_on_a_broken_export_and_keeps_serving(backend_settings) -> None:
-    pipeline = Pipeline.open(backend_settings)
+def test_stage_fails_clearly_on_a_broken_export_and_keeps_serving(pipeline: Pipeline) -> None:
     stage, job, later = renamed(ConvertStage), unique("job-"), unique("job-")
     pipeline.store.put_bytes(keys.raw_labels(job, "export.json"), b'[{"ID": "a", "Label": {"objects": [')
     pipeline.request(stage.name, job)
@@ -110,11 +117,10 @@ def test_stage_fails_clearly_on_a_broken_export_and_keeps_serving(backend_settin
 
 
 def test_a_folder_export_uploaded_with_the_command_converts_in_the_stage(
-    backend_settings, tmp_path, monkeypatch
+    pipeline: Pipeline, tmp_path, monkeypatch
 ) -> None:
     """`transferline upload --export DIR` keeps a YOLO export's layout under labels/raw/<name>/; the stage reads it
     as one export beside a single-file one."""
-    pipeline = Pipeline.open(backend_settings)
     stage, job = renamed(ConvertStage), unique("job-")
     dataset = make_dataset(seed=8, images=4)
     folder = tmp_path / "yolo-export"

@@ -66,13 +66,17 @@ def test_a_chained_records_step_is_redone_after_convert_rewrote_its_labels(backe
     convert, records = renamed(ConvertStage), renamed(RecordsStage)
     job, dataset = a_job(pipeline)
     plan = [{"stage": records.name, "options": {"num_shards": 1, "workers": 1}}]
+    # one runner per stage for all three rounds: no consumer-group rejoin between them
+    threads = [pipeline.run_in_thread(stage, max_events=3) for stage in (convert, records)]
     pipeline.request(convert.name, job, seed=1, plan=plan)
-    run(pipeline, convert, records)
+    pipeline.outcomes(job, 2, timeout=180)
     pipeline.request(convert.name, job, seed=1, plan=plan)  # nothing changed: both steps replay
-    run(pipeline, convert, records)
+    pipeline.outcomes(job, 4, timeout=180)
     upload(pipeline, job, corrected(dataset))
     pipeline.request(convert.name, job, seed=1, plan=plan)
-    run(pipeline, convert, records)
+    for thread in threads:
+        thread.join(180)
+        assert not thread.is_alive()
 
     outcomes = pipeline.outcomes(job, 6)
     assert all(o["type"].endswith(".completed") for o in outcomes), outcomes

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.support.harness import Pipeline, unique
 from tests.support.stages import stage_named
 from transferline import events, keys, status
+from transferline.settings import Settings
 
 
-def test_stage_consumes_request_writes_artifact_and_emits_completion(backend_settings, tmp_path: Path):
-    pipeline = Pipeline.open(backend_settings)
+@pytest.fixture
+def pipeline(backend_settings: Settings) -> Iterator[Pipeline]:
+    """Clients on the test's backend; every runner started through it is stopped and joined when the test ends."""
+    with Pipeline.open(backend_settings) as pipeline:
+        yield pipeline
+
+
+def test_stage_consumes_request_writes_artifact_and_emits_completion(pipeline: Pipeline, tmp_path: Path):
     stage = stage_named(unique("copy"))()
     job = unique("job-")
     request = pipeline.request(stage.name, job, text="hello", ledger=str(tmp_path / "ledger"))
@@ -27,8 +37,7 @@ def test_stage_consumes_request_writes_artifact_and_emits_completion(backend_set
     assert completed["data"]["counters"] == {"characters": 5}
 
 
-def test_same_event_delivered_twice_does_the_work_once(backend_settings, tmp_path: Path):
-    pipeline = Pipeline.open(backend_settings)
+def test_same_event_delivered_twice_does_the_work_once(pipeline: Pipeline, tmp_path: Path):
     stage = stage_named(unique("copy"))()
     job, ledger = unique("job-"), tmp_path / "ledger"
     event = pipeline.request(stage.name, job, text="once", ledger=str(ledger))
@@ -41,8 +50,7 @@ def test_same_event_delivered_twice_does_the_work_once(backend_settings, tmp_pat
     assert first["data"]["outputs"] == second["data"]["outputs"]
 
 
-def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(backend_settings, tmp_path: Path):
-    pipeline = Pipeline.open(backend_settings)
+def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(pipeline: Pipeline, tmp_path: Path):
     stage = stage_named(unique("copy"))()
     job = unique("job-")
     topic = events.request_topic(stage.name)
@@ -61,8 +69,7 @@ def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(backend
     assert _mine(letters, job)[0]["data"]["original"] == "{not json"
 
 
-def test_invalid_input_fails_fast_with_a_readable_message(backend_settings, tmp_path: Path):
-    pipeline = Pipeline.open(backend_settings)
+def test_invalid_input_fails_fast_with_a_readable_message(pipeline: Pipeline, tmp_path: Path):
     stage = stage_named(unique("copy"))()
     job = unique("job-")
     pipeline.request(stage.name, job, text="bad", ledger=str(tmp_path / "ledger"), invalid=True)
@@ -75,8 +82,7 @@ def test_invalid_input_fails_fast_with_a_readable_message(backend_settings, tmp_
     assert status.read_status(pipeline.store, job, stage.name).state == "failed"
 
 
-def test_transient_errors_are_retried_with_backoff_until_they_pass(backend_settings, tmp_path: Path):
-    pipeline = Pipeline.open(backend_settings)
+def test_transient_errors_are_retried_with_backoff_until_they_pass(pipeline: Pipeline, tmp_path: Path):
     stage = stage_named(unique("copy"))()
     job = unique("job-")
     pipeline.request(stage.name, job, text="late", ledger=str(tmp_path / "ledger"), transient_failures=2)
@@ -87,11 +93,10 @@ def test_transient_errors_are_retried_with_backoff_until_they_pass(backend_setti
     assert status.read_status(pipeline.store, job, stage.name).attempts == 3
 
 
-def test_exhausted_retries_fail_the_stage_and_keep_the_request_in_the_dlq(backend_settings, tmp_path: Path):
-    pipeline = Pipeline.open(backend_settings)
+def test_exhausted_retries_fail_the_stage_and_keep_the_request_in_the_dlq(pipeline: Pipeline, tmp_path: Path):
     stage = stage_named(unique("copy"))()
     job = unique("job-")
-    attempts = backend_settings.retry_attempts
+    attempts = pipeline.settings.retry_attempts
     request = pipeline.request(stage.name, job, text="never", ledger=str(tmp_path / "l"), transient_failures=99)
     pipeline.run_in_thread(stage, max_events=1).join(60)
 
@@ -101,8 +106,7 @@ def test_exhausted_retries_fail_the_stage_and_keep_the_request_in_the_dlq(backen
     assert events.parse_event(letter["data"]["original"].encode()).envelope.id == request.envelope.id
 
 
-def test_a_bug_in_a_stage_fails_the_request_and_the_service_goes_on(backend_settings, tmp_path: Path):
-    pipeline = Pipeline.open(backend_settings)
+def test_a_bug_in_a_stage_fails_the_request_and_the_service_goes_on(pipeline: Pipeline, tmp_path: Path):
     stage = stage_named(unique("copy"))()
     crash_job, next_job = unique("job-"), unique("job-")
     pipeline.request(stage.name, crash_job, text="x", ledger=str(tmp_path / "l"), crash=True)
@@ -115,8 +119,7 @@ def test_a_bug_in_a_stage_fails_the_request_and_the_service_goes_on(backend_sett
     assert pipeline.store.get_bytes(keys.custom(next_job, stage.name, "copy.txt")) == b"fine"
 
 
-def test_the_plan_chains_the_next_stage_without_an_orchestrator(backend_settings, tmp_path: Path):
-    pipeline = Pipeline.open(backend_settings)
+def test_the_plan_chains_the_next_stage_without_an_orchestrator(pipeline: Pipeline, tmp_path: Path):
     first, second = stage_named(unique("copy"))(), stage_named(unique("copy"))()
     events.REGISTRY.register_stage(second.name, second.Request)
     job, ledger = unique("job-"), str(tmp_path / "ledger")
@@ -131,8 +134,7 @@ def test_the_plan_chains_the_next_stage_without_an_orchestrator(backend_settings
     assert types == [f"transferline.{first.name}.completed", f"transferline.{second.name}.completed"]
 
 
-def test_the_plan_chains_to_a_stage_whose_service_has_not_started_yet(backend_settings, tmp_path: Path):
-    pipeline = Pipeline.open(backend_settings)
+def test_the_plan_chains_to_a_stage_whose_service_has_not_started_yet(pipeline: Pipeline, tmp_path: Path):
     first, second = stage_named(unique("copy"))(), stage_named(unique("copy"))()
     job, ledger = unique("job-"), str(tmp_path / "ledger")
     plan = [{"stage": second.name, "options": {"text": "later", "ledger": ledger}}]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,19 @@ from tests.support.http import serve_files
 from tests.support.shapes import write_task
 from tests.support.training import TINY
 from transferline import events, keys, status
+from transferline.settings import Settings
 from transferline_recorder.stage import RecordsStage
 from transferline_trainer.request import TrainRequested
 from transferline_trainer.stage import TrainStage
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def pipeline(backend_settings: Settings) -> Iterator[Pipeline]:
+    """Clients on the test's backend; every runner started through it is stopped and joined when the test ends."""
+    with Pipeline.open(backend_settings) as pipeline:
+        yield pipeline
 
 
 def put_task(pipeline: Pipeline, job: str, root: Path) -> None:
@@ -51,8 +60,7 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_task(tmp_path_factory.mktemp("task"), ("circle", "square"), train=12, val=4, seed=11)
 
 
-def test_records_chain_into_training_and_the_run_lands_in_the_store(backend_settings, task: Path) -> None:
-    pipeline = Pipeline.open(backend_settings)
+def test_records_chain_into_training_and_the_run_lands_in_the_store(pipeline: Pipeline, task: Path) -> None:
     job = unique("job-")
     put_task(pipeline, job, task)
     records, train = renamed(RecordsStage), renamed(TrainStage)
@@ -95,8 +103,7 @@ BAD = {
 }
 
 
-def test_bad_requests_fail_fast_with_a_clear_message(backend_settings, task: Path, tmp_path: Path) -> None:
-    pipeline = Pipeline.open(backend_settings)
+def test_bad_requests_fail_fast_with_a_clear_message(pipeline: Pipeline, task: Path, tmp_path: Path) -> None:
     job = with_records(pipeline, task)
     train = renamed(TrainStage)
     (tmp_path / "corrupt.tar.gz").write_bytes(b"\x1f\x8b not really gzip" * 50)
@@ -116,11 +123,10 @@ def test_bad_requests_fail_fast_with_a_clear_message(backend_settings, task: Pat
     assert not thread.is_alive()
 
 
-def test_a_killed_trainer_resumes_from_its_last_checkpoint(backend_settings, task: Path) -> None:
-    pipeline = Pipeline.open(backend_settings)
+def test_a_killed_trainer_resumes_from_its_last_checkpoint(pipeline: Pipeline, task: Path) -> None:
     job, stage = with_records(pipeline, task), unique("train")
     events.REGISTRY.register_stage(stage, TrainRequested)
-    env = {**child_env(backend_settings, stage), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**child_env(pipeline.settings, stage), "TF_CPP_MIN_LOG_LEVEL": "2"}
     serve = cli("serve", "tests.support.train_stage:NamedTrainStage")
     # Loops of 50 steps. Orbit checkpoints after a fresh run's first loop, then every `checkpoint_every` steps
     # (never, here) and at the end; the trainer also checkpoints whenever SIGTERM asks it to stop.

@@ -705,21 +705,42 @@ class Need:
     def __init__(self, shape: Any) -> None:
         self.shape = shape
 
+    def __repr__(self) -> str:
+        return f"Need({self.shape!r})"
 
-def loose(shape: Any, need: bool = False) -> st.SearchStrategy[Any]:
+
+# Drawn through a composite whose repr is just `loose(shape=...)`: the strategy tree built up front had a repr that
+# repeated every level for each branch, exponential in depth (123 MB for ND_ROW), and Hypothesis writes a strategy's
+# repr into the notes of any error raised while drawing from it (and so into CI's log).
+@st.composite
+def loose(draw: st.DrawFn, shape: Any, need: bool = False) -> Any:
     """`shape` with dict keys optional unless `Need`, lists of its first item, a tuple a choice; each value
     sometimes any JSON value instead (wrong types, NaN)."""
-    if isinstance(shape, tuple):
-        return st.one_of([loose(choice, need) for choice in shape])
-    if isinstance(shape, dict):
-        required = {key: loose(value.shape, True) for key, value in shape.items() if isinstance(value, Need)}
-        rest = {key: loose(value) for key, value in shape.items() if not isinstance(value, Need)}
-        inner = st.fixed_dictionaries(required, optional=rest)
-    elif isinstance(shape, list):
-        inner = st.lists(loose(shape[0]), min_size=1 if need else 0, max_size=3)
-    else:
-        inner = st.just(shape)
-    return inner if need else st.one_of(inner, inner, inner, JSON)
+    return draw(loose_level(shape, need))
+
+
+LEVELS: dict[tuple[int, bool], tuple[Any, st.SearchStrategy[Any]]] = {}
+
+
+def loose_level(shape: Any, need: bool) -> st.SearchStrategy[Any]:
+    """One level of `loose(shape)`, its fields drawn through `loose` again; built once per shape (kept alive with it,
+    so its id stays its own), since building and validating strategies on every draw doubles the tests' time."""
+    key = (id(shape), need)
+    if key not in LEVELS:
+        if isinstance(shape, tuple):
+            level = st.one_of([loose(choice, need) for choice in shape])
+        else:
+            if isinstance(shape, dict):
+                required = {key: loose(value.shape, True) for key, value in shape.items() if isinstance(value, Need)}
+                rest = {key: loose(value) for key, value in shape.items() if not isinstance(value, Need)}
+                inner = st.fixed_dictionaries(required, optional=rest)
+            elif isinstance(shape, list):
+                inner = st.lists(loose(shape[0]), min_size=1 if need else 0, max_size=3)
+            else:
+                inner = st.just(shape)
+            level = inner if need else st.one_of(inner, inner, inner, JSON)
+        LEVELS[key] = (shape, level)
+    return LEVELS[key][1]
 
 
 POINT = {"x": 1.5, "y": 2}
