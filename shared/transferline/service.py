@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 def serve(stage_ref: str, settings: Settings, max_events: int | None = None) -> int:
     """Serve a stage until SIGTERM (or `max_events` messages). Bad settings fail here, before any work."""
+    stage = load_stage(stage_ref)()  # an unknown stage is the command's error to print, before logging is set up
     logs.configure(settings.log_level, settings.log_format)
-    stage = load_stage(stage_ref)()
     store = open_store(settings)
     bus = open_bus(settings)
     runner = Runner(stage=stage, settings=settings, bus=bus, store=store)
