@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ def convert_command(args: argparse.Namespace) -> int:
     from transferline_converter.stage import ConvertStage
 
     request = _request(args)
+    _check_out(args.out)
     inputs = {_export_key(path): path for path in args.exports}
     if len(inputs) < len(args.exports):
         raise InvalidInput("two exports have the same name: give each a name of its own")
@@ -74,13 +76,13 @@ def validate_command(args: argparse.Namespace) -> int:
 
 
 def _request(args: argparse.Namespace) -> Any:
-    from transferline.jobs import parse_assignments, validated
+    from transferline.jobs import validated
     from transferline_converter.request import ConvertRequested
 
     fields = {
         "split_list": keys.clean_name(args.split_list.name) if args.split_list else None,
         "format": args.format,
-        "split": parse_assignments(args.split.split(",")),
+        "split": _ratios(args.split),
         "seed": args.seed,
         "classes": [c.strip() for c in args.classes.split(",")] if args.classes else None,
         "rename_classes": _pairs(args.rename, "--rename"),
@@ -92,6 +94,33 @@ def _request(args: argparse.Namespace) -> Any:
         "max_error_fraction": args.max_error_fraction,
     }
     return validated(ConvertRequested, fields)
+
+
+def _ratios(text: str) -> dict[str, float]:
+    """`--split train=0.8,val=0.2` as numbers; the request model then checks them (finite, a positive sum)."""
+    ratios = {}
+    for pair in text.split(","):
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInput(f"--split {pair[:40]!r} must look like train=0.8")
+        try:
+            ratios[name.strip()] = float(value)  # float(), unlike int(), reads any number of digits
+        except ValueError:
+            raise InvalidInput(f"--split {name.strip()}: {value[:40]!r} is not a number") from None
+    return ratios
+
+
+def _check_out(out: Path) -> None:
+    """--out must be a folder this process can write in, or a path one can be made at: said now, naming --out,
+    rather than as a traceback from deep inside the run. Nothing is created here."""
+    existing = next(path for path in (out, *out.parents) if path.exists())
+    if not existing.is_dir():
+        raise InvalidInput(f"--out {out}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise InvalidInput(f"--out {out}: cannot write in {existing} ({exc.strerror or exc})") from None
 
 
 def _pairs(values: list[str], flag: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from transferline_converter import readers
 from transferline_converter.build import BuildOptions, Built, build
-from transferline_converter.dataset import Problems
+from transferline_converter.dataset import Problem, Problems
 from transferline_converter.images import ImageIndex, perceptual_hashes
 from transferline_converter.masks import MaskSource
 from transferline_converter.report import make_report, render
@@ -77,7 +77,7 @@ def convert(
     counters = {**built.counters, "errors": problems.count("error"), "warnings": problems.count("warning")}
     counters.update({f"images_{name}": len(ids) for name, ids in split_ids.items()})
     splits = {name: subset(built.coco, ids) for name, ids in split_ids.items()}
-    failure = _failure(problems, built, options.max_error_fraction)
+    failure = _failure(problems, built, options.max_error_fraction, [source.name for source in sources])
     return Conversion(built.coco, splits, report, render(report), counters, failure)
 
 
@@ -110,13 +110,22 @@ def _report_unused_images(index: ImageIndex, built: Built, problems: Problems) -
             problems.info("image-not-in-export", f"stored image {image.file_name} has no row in the export")
 
 
-def _failure(problems: Problems, built: Built, limit: float) -> str | None:
+def _failure(problems: Problems, built: Built, limit: float, exports: list[str]) -> str | None:
+    """Why the conversion fails, in one line naming the exports and the first error's row and field; None if not."""
     errors, rows = problems.count("error"), max(built.counters["rows"], 1)
+    named = ", ".join(exports[:3]) + (f" and {len(exports) - 3} more" if len(exports) > 3 else "")
     if built.counters["rows"] == 0:
-        return "the export holds no rows"
+        return f"{named}: the export holds no rows"
     if errors / rows <= limit:
         return None
     worst = ", ".join(
         f"{n} {code}" for code, n in problems.counts.most_common(3) if problems.severities[code] == "error"
     )
-    return f"{errors} errors in {rows:g} rows is over the {limit:.0%} limit ({worst}); see the label report"
+    first = next((item for item in problems.items if item.severity == "error"), None)
+    example = f"; first: {_place(first)}: {first.message}" if first else ""
+    over = f"{errors} errors in {rows:g} rows is over the {limit:.0%} limit ({worst})"
+    return f"{named}: {over}{example}; see the label report"
+
+
+def _place(problem: Problem) -> str:
+    return ", field ".join(part for part in (problem.row, problem.field) if part) or "the export"

@@ -35,15 +35,22 @@ class Where:
         return f"{self.row}, field {self.field}" if self.field else self.row
 
 
+# The most pixels a mask is drawn on (a full-image boolean canvas is this many bytes); a small export must not
+# declare its way to gigabytes.
+MAX_MASK_PIXELS = 1 << 28
+
+
 @dataclass(frozen=True)
 class MaskRef:
-    """A mask as the export gives it: a URL to fetch (optionally one colour of a composite), a COCO RLE, or a
-    boolean bitmap placed at (left, top) in the image."""
+    """A mask as the export gives it: a URL to fetch (optionally one colour of a composite), a COCO RLE, or
+    run lengths over a `box` (width, height) placed at (left, top) in the image, row by row, background first
+    (CVAT's form). Runs stay compact until the build step draws them, one mask at a time."""
 
     url: str | None = None
     color: tuple[int, int, int] | None = None
     rle: dict[str, Any] | None = None
-    bitmap: np.ndarray | None = None
+    runs: np.ndarray | None = None
+    box: tuple[int, int] = (0, 0)
     left: int = 0
     top: int = 0
 

@@ -93,7 +93,8 @@ def from_mask(bitmap: np.ndarray) -> Annotation:
     """A full-image boolean mask as compressed RLE (counts as text, so it is JSON)."""
     if not bitmap.any():
         raise ShapeError("degenerate-shape", "mask is empty")
-    encoded = rle_tools.encode(np.asfortranarray(bitmap.astype(np.uint8)))
+    # A bool array is uint8 in memory: viewing it so, a column-major mask is encoded without a copy.
+    encoded = rle_tools.encode(np.asfortranarray(bitmap.view(np.uint8) if bitmap.dtype == bool else bitmap, np.uint8))
     x, y, w, h = (float(v) for v in rle_tools.toBbox(encoded))
     area = float(rle_tools.area(encoded))
     return Annotation(

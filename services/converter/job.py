@@ -14,9 +14,10 @@ from transferline.store import Store
 from transferline_converter.convert import Conversion, ConvertOptions, convert
 from transferline_converter.images import index_store
 from transferline_converter.masks import MaskSource
+from transferline_converter.readers.common import load_json
 from transferline_converter.request import ConvertRequested
 from transferline_converter.settings import ConverterSettings
-from transferline_converter.sources import ExportSource
+from transferline_converter.sources import MAX_UNPACKED_BYTES, ExportSource
 from transferline_converter.splits import read_split_list
 
 
@@ -32,7 +33,7 @@ def convert_job(request: ConvertRequested, ctx: StageContext, settings: Converte
         steps.append(message)
         ctx.progress(len(steps), 3, message)
 
-    masks = MaskSource(settings.labelbox_api_key.get_secret_value())
+    masks = MaskSource.from_settings(settings)
     conversion = convert(sources, index, masks, options, progress)
     outputs = _write(store, job, conversion)
     if conversion.failure:
@@ -58,18 +59,17 @@ def read_export(store: Store, job: str, name: str) -> ExportSource:
         return ExportSource.from_bytes(name, store.get_bytes(key))
     except KeyError:
         pass
-    files = {info.key.removeprefix(key + "/"): store.get_bytes(info.key) for info in store.list(key + "/")}
-    if not files:
+    found = list(store.list(key + "/"))
+    if not found:
         raise InvalidInput(f"export {name!r} is not under {keys.raw_labels_prefix(job)}")
+    if sum(info.size for info in found) > MAX_UNPACKED_BYTES:  # judged from the listing, before reading any
+        raise InvalidInput(f"export {name!r} holds more than {MAX_UNPACKED_BYTES // 2**20} MiB of files")
+    files = {info.key.removeprefix(key + "/"): store.get_bytes(info.key) for info in found}
     return ExportSource.from_files(name, files)
 
 
 def _load_json(store: Store, job: str, name: str) -> Any:
-    source = read_export(store, job, name)
-    try:
-        return json.loads(source.files[0].text())
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"split list {name} is not JSON: {exc}") from None
+    return load_json(read_export(store, job, name).files[0])
 
 
 def _write(store: Store, job: str, conversion: Conversion) -> dict[str, str]:

@@ -62,7 +62,13 @@ def render(report: dict[str, Any], limit: int = 30) -> str:
         lines += [_problem_line(item) for item in items[:limit]]
         if len(items) > limit:
             lines.append(f"... and {len(items) - limit} more in report.json")
-    return "\n".join(lines) + "\n"
+    return _encodable("\n".join(lines) + "\n")
+
+
+def _encodable(text: str) -> str:
+    """The text with any lone surrogate (JSON lets a class name hold "\\ud800") written as its escape, so the
+    page encodes as UTF-8 and is written beside the COCO it describes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _per_class(coco: dict[str, Any], names: dict[int, str]) -> dict[str, dict[str, int]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
+from transferline.keys import SPLITS
 from transferline.payloads import StageRequest
 from transferline_converter.formats import FORMATS
 
@@ -39,6 +41,14 @@ class ConvertRequested(StageRequest):
     @field_validator("split")
     @classmethod
     def _ratios(cls, split: dict[str, float]) -> dict[str, float]:
-        if set(split) - {"train", "val", "test"} or any(not v >= 0 for v in split.values()) or sum(split.values()) <= 0:
-            raise ValueError("give non-negative ratios of train, val and test with a positive sum")
-        return split
+        return check_split(split)
+
+
+def check_split(split: dict[str, float]) -> dict[str, float]:
+    """Ratios of train, val and test: finite, non-negative, with a positive and finite sum (1e308 twice overflows,
+    and a ratio over an infinite sum is no ratio)."""
+    unknown = set(split) - set(SPLITS)
+    values = list(split.values())
+    if unknown or not all(math.isfinite(v) and v >= 0 for v in values) or not 0 < sum(values) < math.inf:
+        raise ValueError(f"give finite, non-negative ratios of {', '.join(SPLITS)} with a positive, finite sum")
+    return split

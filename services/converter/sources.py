@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import lzma
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -11,7 +13,13 @@ from pathlib import Path, PurePosixPath
 from transferline.errors import InvalidInput
 
 MAX_MEMBERS = 200_000
-MAX_UNPACKED_BYTES = 8 * 1024**3
+# Caps on what a zip may unpack to (the files are held in memory while read): judged from the zip's directory
+# first, then enforced while reading.
+MAX_MEMBER_BYTES = 256 * 1024**2
+MAX_UNPACKED_BYTES = 512 * 1024**2
+_ENCRYPTED = 0x1  # general purpose flag bit 0
+_AES = 99  # WinZip's AES-encrypted members name this method
+_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 
 
 @dataclass(frozen=True)
@@ -84,13 +92,55 @@ def _hidden(relative: Path) -> bool:
 
 
 def _unzip(name: str, data: bytes) -> Iterator[ExportFile]:
-    """Members of a zip, refusing archives that would unpack to more than we accept (zip bombs)."""
+    """Members of a zip. What it would unpack to is judged from its directory before anything is inflated (zip
+    bombs), and each member is then read up to its share of the caps, so a directory that lies cannot help."""
+    archive = _open_zip(name, data)
+    members = [m for m in archive.infolist() if not m.is_dir() and not _hidden(Path(m.filename))]
+    _check_members(name, members)
+    left = MAX_UNPACKED_BYTES
+    for member in members:
+        content = _read_member(name, archive, member, min(left, MAX_MEMBER_BYTES))
+        left -= len(content)
+        yield ExportFile(member.filename.replace("\\", "/"), content)
+
+
+def _open_zip(name: str, data: bytes) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        members = [m for m in archive.infolist() if not m.is_dir() and not _hidden(Path(m.filename))]
-        if len(members) > MAX_MEMBERS or sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
-            raise InvalidInput(f"export {name}: the zip holds more than {MAX_MEMBERS} files or 8 GiB unpacked")
-        for member in members:
-            yield ExportFile(member.filename.replace("\\", "/"), archive.read(member))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except UnicodeDecodeError as exc:  # the UTF-8 flag is set on a name that is not UTF-8
+        raise InvalidInput(f"export {name}: a member name is flagged UTF-8 but is not (byte {exc.start})") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
         raise InvalidInput(f"export {name} is not a readable zip archive: {exc}") from None
+
+
+def _check_members(name: str, members: list[zipfile.ZipInfo]) -> None:
+    """Refuse from the directory alone: too many members, too much unpacked, encryption, unknown compression."""
+    if len(members) > MAX_MEMBERS:
+        raise InvalidInput(f"export {name}: the zip holds {len(members)} files, over the {MAX_MEMBERS} accepted")
+    total = sum(m.file_size for m in members)
+    if total > MAX_UNPACKED_BYTES:
+        raise InvalidInput(f"export {name}: the zip unpacks to {_mib(total)}, over the {_mib(MAX_UNPACKED_BYTES)} cap")
+    for member in members:
+        where = f"export {name}: member {member.filename}"
+        if member.file_size > MAX_MEMBER_BYTES:
+            raise InvalidInput(f"{where} unpacks to {_mib(member.file_size)}, over the {_mib(MAX_MEMBER_BYTES)} cap")
+        if member.flag_bits & _ENCRYPTED:
+            raise InvalidInput(f"{where} is encrypted; export the archive without a password")
+        if member.compress_type not in _METHODS:
+            method = f"{member.compress_type}" + (" (WinZip AES encryption)" if member.compress_type == _AES else "")
+            raise InvalidInput(f"{where} uses compression method {method}; store or deflate it (a plain zip)")
+
+
+def _read_member(name: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int) -> bytes:
+    try:
+        with archive.open(member) as stream:
+            content = stream.read(limit + 1)
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, NotImplementedError) as exc:
+        raise InvalidInput(f"export {name}: member {member.filename} does not unpack: {exc}") from None
+    if len(content) > limit:
+        raise InvalidInput(f"export {name}: member {member.filename} unpacks past the {_mib(limit)} left to it")
+    return content
+
+
+def _mib(count: int) -> str:
+    return f"{count / 2**20:,.0f} MiB" if count >= 2**20 else f"{count:,} bytes"

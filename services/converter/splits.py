@@ -19,6 +19,7 @@ import numpy as np
 from transferline.errors import InvalidInput
 from transferline.keys import SPLITS
 from transferline_converter.dataset import Problems, Where
+from transferline_converter.request import check_split
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,10 @@ class SplitPlan:
 
 
 def check_ratios(ratios: dict[str, float]) -> dict[str, float]:
-    unknown = set(ratios) - set(SPLITS)
-    if unknown or any(not v >= 0 for v in ratios.values()) or sum(ratios.values()) <= 0:
-        raise InvalidInput(f"split {ratios} must give non-negative ratios of {', '.join(SPLITS)} with a positive sum")
+    try:
+        check_split(ratios)  # the request's own check, for plans built in code
+    except ValueError as exc:
+        raise InvalidInput(f"split {ratios}: {exc}") from None
     total = sum(ratios.values())
     return {name: ratios.get(name, 0.0) / total for name in SPLITS}
 

@@ -57,7 +57,8 @@ def _write(target: Path, coco: dict) -> None:
     """Written beside the target and renamed, so a failed write never leaves half a file."""
     partial = target.with_name(target.name + ".partial")
     try:
-        with partial.open("w", encoding="utf-8") as stream:
+        # A lone surrogate (JSON may spell one, "\\ud800") cannot be UTF-8: written as that same JSON escape.
+        with partial.open("w", encoding="utf-8", errors="backslashreplace") as stream:
             json.dump(coco, stream, ensure_ascii=False)
         os.replace(partial, target)
     except (OSError, ValueError) as exc:

@@ -7,7 +7,6 @@ step measures every bbox and area from the shape, which also undoes flipped or s
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,7 +16,7 @@ from transferline_converter.checks import check_coco
 from transferline_converter.coco_fields import good_id, is_key, numbers, points_of, read_bbox, read_rle, row_name
 from transferline_converter.dataset import ImageIds, LabeledImage, MaskRef, Point, Problems, ReadResult, Shape, Where
 from transferline_converter.readers import ReadOptions
-from transferline_converter.readers.common import RowError, load_json
+from transferline_converter.readers.common import RowError, load_json, loads
 from transferline_converter.sources import ExportFile, ExportSource
 
 T = TypeVar("T")
@@ -66,7 +65,7 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
 
 def _parse(file: ExportFile) -> Any:
     try:
-        return json.loads(file.data.decode("utf-8-sig"))
+        return loads(file.data.decode("utf-8-sig"))
     except (ValueError, RecursionError):
         return None
 

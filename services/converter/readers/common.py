@@ -35,10 +35,45 @@ class RowError(ValueError):
         problems.error(self.code, self.message, self.where)
 
 
+class HugeNumber(float):
+    """An integer with more digits than Python reads (4300), kept as an infinite float: the field readers refuse it
+    as not finite, naming its row and field, where reading it as an int would fail the whole file."""
+
+    digits: int
+
+    def __new__(cls, text: str) -> HugeNumber:
+        value = super().__new__(cls, "-inf" if text.startswith("-") else "inf")
+        value.digits = len(text.lstrip("-"))
+        return value
+
+    def __repr__(self) -> str:
+        return f"a {self.digits}-digit number"
+
+    __str__ = __repr__
+
+
+def _int(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return HugeNumber(text)
+
+
+def loads(text: str | bytes) -> Any:
+    """json.loads, with integers past Python's digit limit read as HugeNumber (a second parse, only for such
+    documents, so the usual one keeps the C parser's speed)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        return json.loads(text, parse_int=_int)
+
+
 def load_json(file: ExportFile) -> Any:
     """The whole file as JSON; a truncated or broken file names its line and column."""
     try:
-        return json.loads(file.text())
+        return loads(file.text())
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"{file.name} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -56,7 +91,7 @@ def first_array_item(file: ExportFile) -> Any:
     try:
         text = file.data.decode("utf-8-sig")
         start = _ARRAY_START.match(text)
-        return json.JSONDecoder().raw_decode(text, start.end())[0] if start else None
+        return json.JSONDecoder(parse_int=_int).raw_decode(text, start.end())[0] if start else None
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
 
@@ -99,7 +134,7 @@ def json_lines(file: ExportFile, problems: Problems) -> Iterator[tuple[Where, An
             problems.error("malformed-row", f"line is {len(line) / 2**20:.0f} MiB, over the 16 MiB limit", where)
             continue
         try:
-            yield where, json.loads(line.decode("utf-8-sig"))
+            yield where, loads(line.decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             problems.error("malformed-row", f"not a JSON object: {exc}", where)
 
@@ -130,9 +165,13 @@ def number(value: Any, where: Where) -> float:
     """A finite number (JSON allows NaN and Infinity through Python's parser; coordinates may not be either)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RowError(where, f"expected a number, got {type(value).__name__} {_short(value)}")
-    if not math.isfinite(value):
+    try:
+        result = float(value)
+    except OverflowError:  # an integer past a float's range (10**400)
+        raise RowError(where, f"{_short(value)} is too large for a float", code="nan-coordinate") from None
+    if not math.isfinite(result):
         raise RowError(where, f"coordinate is {value}, not a finite number", code="nan-coordinate")
-    return float(value)
+    return result
 
 
 def xy_points(value: Any, where: Where) -> list[tuple[float, float]]:

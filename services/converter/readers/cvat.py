@@ -15,6 +15,7 @@ import numpy as np
 
 from transferline.errors import InvalidInput
 from transferline_converter.dataset import (
+    MAX_MASK_PIXELS,
     ImageIds,
     LabeledImage,
     MaskRef,
@@ -30,7 +31,6 @@ from transferline_converter.readers.common import RowError, load_xml, text_numbe
 from transferline_converter.sources import ExportFile, ExportSource
 
 FORMAT = "cvat"
-MAX_MASK_PIXELS = 1 << 28  # a mask's own box; guards against a short RLE that claims a huge area
 _SHAPES = {"box", "polygon", "polyline", "points", "mask"}
 _KINDS: dict[str, ShapeKind] = {"polygon": "polygon", "polyline": "line", "points": "point"}
 
@@ -95,7 +95,7 @@ def _image(element: Element, problems: Problems) -> LabeledImage:
     where = Where(f"image {name}" if name else f"image id={element.get('id')}")
     if not name:
         raise RowError(where.at("name"), "image has no name")
-    width, height = (_whole(element, key, where) if element.get(key) else 0 for key in ("width", "height"))
+    width, height = (_whole(element, key, where, minimum=0) if element.get(key) else 0 for key in ("width", "height"))
     image = LabeledImage(where, ImageIds(file_name=name), width or None, height or None)
     seen: Counter[str] = Counter()
     for child in element:
@@ -105,7 +105,7 @@ def _image(element: Element, problems: Problems) -> LabeledImage:
             if child.tag == "tag":
                 _tag(child, at, image)
             else:
-                image.shapes.append(_shape(child, at))
+                image.shapes.append(_shape(child, at, image))
         except RowError as exc:
             exc.record(problems)
     return image
@@ -118,7 +118,7 @@ def _tag(element: Element, at: Where, image: LabeledImage) -> None:
         image.attributes[f"{label}.{key}"] = value
 
 
-def _shape(element: Element, at: Where) -> Shape:
+def _shape(element: Element, at: Where, image: LabeledImage) -> Shape:
     tag = element.tag
     if tag not in _SHAPES:
         raise RowError(at, f"<{tag}> shapes are not read; object dropped", code="unknown-geometry")
@@ -126,7 +126,7 @@ def _shape(element: Element, at: Where) -> Shape:
     if tag == "box":
         return _box(element, label, at, attributes)
     if tag == "mask":
-        return Shape(label, "mask", at, mask=_mask(element, at), attributes=attributes)
+        return Shape(label, "mask", at, mask=_mask(element, at, image), attributes=attributes)
     ring = _points(element.get("points"), at.at("points"))
     return Shape(label, _KINDS[tag], at, polygons=[ring], attributes=attributes)
 
@@ -141,12 +141,17 @@ def _box(element: Element, label: str, at: Where, attributes: dict[str, object])
     return Shape(label, "polygon", at, polygons=[ring], attributes=attributes)
 
 
-def _mask(element: Element, at: Where) -> MaskRef:
+def _mask(element: Element, at: Where, image: LabeledImage) -> MaskRef:
     """CVAT's mask RLE: run lengths alternating background/foreground (background first), row by row over the
-    mask's own width x height box, which sits at (left, top) in the image."""
-    left, top, width, height = (_whole(element, key, at) for key in ("left", "top", "width", "height"))
-    if not 0 < width * height <= MAX_MASK_PIXELS:
-        raise RowError(at, f"mask box {width}x{height} is empty or too large", code="mask-unavailable")
+    mask's own width x height box, which sits at (left, top) in the image. Kept as runs: drawing waits for the
+    build step, and a box larger than the image is refused here, before anything is drawn."""
+    left, top = (_whole(element, key, at) for key in ("left", "top"))
+    width, height = (_whole(element, key, at, minimum=1) for key in ("width", "height"))
+    if width * height > MAX_MASK_PIXELS:
+        raise RowError(at, f"mask box {width}x{height} is over {MAX_MASK_PIXELS} pixels", code="mask-unavailable")
+    if image.width and image.height and (width > image.width or height > image.height):
+        message = f"mask box {width}x{height} is larger than the {image.width}x{image.height} image"
+        raise RowError(at, message, code="mask-unavailable")
     try:
         counts = [int(run) for run in (element.get("rle") or "").split(",")]
     except ValueError:
@@ -154,8 +159,7 @@ def _mask(element: Element, at: Where) -> MaskRef:
     if min(counts) < 0 or sum(counts) != width * height:
         message = f"RLE covers {sum(counts)} pixels, the {width}x{height} mask box has {width * height}"
         raise RowError(at.at("rle"), message, code="mask-unavailable")
-    bitmap = np.repeat(np.arange(len(counts)) % 2 == 1, counts).reshape(height, width)
-    return MaskRef(bitmap=bitmap, left=left, top=top)
+    return MaskRef(runs=np.array(counts, dtype=np.int64), box=(width, height), left=left, top=top)
 
 
 def _points(text: str | None, where: Where) -> list[Point]:
@@ -194,8 +198,9 @@ def _number(element: Element, key: str, at: Where) -> float:
     return text_number(text, at.at(key))
 
 
-def _whole(element: Element, key: str, at: Where) -> int:
+def _whole(element: Element, key: str, at: Where, minimum: int | None = None) -> int:
     value = _number(element, key, at)
-    if value != int(value):
-        raise RowError(at.at(key), f"expected a whole number, got {element.get(key)!r}")
+    if value != int(value) or (minimum is not None and value < minimum):
+        least = "" if minimum is None else f" of at least {minimum}"
+        raise RowError(at.at(key), f"expected a whole number{least}, got {element.get(key)!r:.40}")
     return int(value)

@@ -284,5 +284,8 @@ def _texts(value: Any) -> bool:
 
 
 def first_problem(problems: Problems, start: int) -> str:
+    """The first problem recorded since `start`, with its row and field, for a one-line refusal."""
     new = problems.items[start:]
-    return f" ({new[0].row}: {new[0].message})" if new else ""
+    if not new:
+        return ""
+    return f" ({new[0].row}: {new[0].message}" + (f"; field {new[0].field})" if new[0].field else ")")

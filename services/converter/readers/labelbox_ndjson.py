@@ -15,6 +15,7 @@ from transferline_converter.readers.common import (
     field,
     json_kind,
     json_lines,
+    loads,
     optional,
     url_file_name,
     xy_points,
@@ -43,7 +44,7 @@ def sniff(source: ExportSource) -> bool:
     if len(line) > MAX_LINE_BYTES:  # too long to parse here; read() reports it as over the line limit
         return line.lstrip().startswith(b"{") and b'"data_row"' in line[:65536]
     try:
-        value = json.loads(line.decode("utf-8-sig"))
+        value = loads(line.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return False
     return isinstance(value, dict) and "data_row" in value

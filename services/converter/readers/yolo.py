@@ -22,6 +22,7 @@ FORMAT = "yolo"
 NAME_FILES = ("classes.txt", "obj.names")
 YAML_FILES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
 _CLASS = re.compile(r"\d+")
+_MAX_DIGITS = 18  # a class index fits int64 (and far below Python's 4300-digit int() limit)
 _SNIFF_FILES, _SNIFF_LINES = 20, 5
 
 
@@ -119,11 +120,13 @@ def _shape(tokens: list[str], names: dict[int, str], where: Where) -> Shape:
 
 def _category(token: str, names: dict[int, str], where: Where) -> str:
     if not _CLASS.fullmatch(token):
-        raise RowError(where, f"class must be a whole number, got {token!r}")
-    if int(token) not in names:
+        raise RowError(where, f"class must be a whole number, got {token[:40]!r}")
+    number = int(token) if len(token) <= _MAX_DIGITS else -1  # past the limit int() refuses, and past any class
+    if number not in names:
         known = f"0..{max(names)}" if names else "none"
-        raise RowError(where, f"class {token} is not in the class names ({known})", code="unknown-class")
-    return names[int(token)]
+        shown = token if len(token) <= 40 else f"of {len(token)} digits"
+        raise RowError(where, f"class {shown} is not in the class names ({known})", code="unknown-class")
+    return names[number]
 
 
 def _plain_names(file: ExportFile) -> dict[int, str]:
@@ -191,7 +194,7 @@ def _block(lines: list[str]) -> dict[int, str]:
 
 def _pair(item: str) -> tuple[int, str]:
     key, sep, value = item.partition(":")
-    if not sep or not key.strip().isdigit():
+    if not sep or not key.strip().isdigit() or len(key.strip()) > _MAX_DIGITS:
         raise ValueError(f"expected `index: name`, got {item.strip()[:40]!r}")
     return int(key), _scalar(value)
 

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from transferline.errors import InvalidInput
+from transferline.fetch import Fetcher, ScopedHeader
 from transferline_converter.build import BuildOptions, build
 from transferline_converter.dataset import ImageIds, LabeledImage, MaskRef, Problems, ReadResult, Shape, Where
 from transferline_converter.images import ImageIndex, StoredImage
@@ -169,7 +170,10 @@ def test_masks_are_fetched_with_the_api_key_and_composite_colours_are_separated(
         Shape("bus", "mask", Where("row", "m3"), mask=MaskRef(url=f"{mask_server}/composite.png", color=(0, 0, 255))),
         Shape("gone", "mask", Where("row", "m4"), mask=MaskRef(url=f"{mask_server}/missing.png")),
     ]
-    built, problems = run([row("a.jpg", *shapes)], index(("a.jpg", 30, 20)), masks=MaskSource(api_key="s3cret"))
+    # The key scoped to this loopback host over http, as the settings scope it to Labelbox's hosts over https.
+    key = ScopedHeader("Authorization", "Bearer s3cret", ("127.0.0.1",), schemes=("http",))
+    masks = MaskSource(Fetcher(allow_networks=["127.0.0.0/8"], headers=[key]))
+    built, problems = run([row("a.jpg", *shapes)], index(("a.jpg", 30, 20)), masks=masks)
     boxes = {a["category_id"]: (a["bbox"], a["area"]) for a in built.coco["annotations"]}
     names = {c["id"]: c["name"] for c in built.coco["categories"]}
     assert {names[k]: v for k, v in boxes.items()} == {

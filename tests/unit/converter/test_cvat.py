@@ -8,6 +8,7 @@ import pytest
 
 from transferline.errors import InvalidInput
 from transferline_converter.dataset import Problems, Where
+from transferline_converter.masks import box_bitmap
 from transferline_converter.readers import ReadOptions, cvat
 from transferline_converter.sources import ExportFile, ExportSource
 
@@ -63,14 +64,14 @@ def test_golden_file_reads_every_documented_element():
     assert (eye.kind, eye.polygons) == ("point", [[(5.0, 6.0), (7.0, 8.0)]])
     assert mask.kind == "mask" and mask.mask is not None
     assert (mask.mask.left, mask.mask.top) == (5, 7)
-    assert mask.mask.bitmap is not None
-    assert mask.mask.bitmap.tolist() == [[False, True, True], [False, False, False]]  # 1 off, 2 on, 3 off
+    assert mask.mask.runs is not None and mask.mask.box == (3, 2)
+    assert box_bitmap(mask.mask).tolist() == [[False, True, True], [False, False, False]]  # 1 off, 2 on, 3 off
     assert (second.ids.file_name, second.shapes) == ("frames/000002.jpg", [])
 
 
 def test_mask_rle_runs_go_row_by_row_and_may_end_on():
     result, _ = read_xml(one_image('<mask label="m" rle="0,4,2,6" left="0" top="0" width="4" height="3"/>'))
-    bitmap = result.images[0].shapes[0].mask.bitmap
+    bitmap = box_bitmap(result.images[0].shapes[0].mask)
     assert bitmap.dtype == np.bool_
     assert bitmap.astype(int).tolist() == [[1, 1, 1, 1], [0, 0, 1, 1], [1, 1, 1, 1]]
 
