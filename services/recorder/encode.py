@@ -66,16 +66,41 @@ def encode(
 
 def _check_complete(picture: Image.Image, data: bytes, verify_pixels: bool) -> None:
     """A cut-off file must fail here, not in training's decode_image. By default a JPEG must end with its EOI
-    marker and a PNG with its IEND chunk (what a partial download lacks); `verify_pixels` decodes every byte
-    (JPEGs at 1/8 scale), which also catches damage inside the data, at several times the cost."""
+    marker and a PNG with its IEND chunk (what a partial download lacks); `verify_pixels` decodes every byte,
+    which also catches damage inside the data, at several times the cost."""
     if verify_pixels:
-        with Image.open(io.BytesIO(data)) as probe:
-            probe.draft("RGB", (max(1, probe.width // 8), max(1, probe.height // 8)))
-            probe.load()
+        _decode_all(picture, data)
     elif picture.format in ("JPEG", "MPO") and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
         raise OSError("JPEG data ends before its end-of-image marker")
     elif picture.format == "PNG" and b"IEND" not in data[-16:]:
         raise OSError("PNG data ends before its IEND chunk")
+
+
+# What `_decode_all` puts before a JPEG's last end-of-image marker. It holds no 0xFF (so no marker) and starts with
+# 0, so that a 0xFF the data ends with reads as a stuffed byte rather than the start of one.
+_FILLER = bytes([0, *((index * 97 + 13) % 255 for index in range(255))])
+
+
+def _decode_all(picture: Image.Image, data: bytes) -> None:
+    """Every pixel decoded. libjpeg fills a scan cut short with grey and says so only in a warning that Pillow
+    drops (so does TensorFlow's decoder: training would read grey), so a JPEG cut in half with its end-of-image
+    marker put back decodes "fine". Decoding it again with filler before that marker tells: a complete scan never
+    reads the filler, a cut one decodes it as image data and its pixels change."""
+    progressive = bool(picture.info.get("progressive"))
+    pixels = _pixels(data, progressive)
+    end = data.rfind(b"\xff\xd9")
+    if picture.format not in ("JPEG", "MPO") or end <= 0:
+        return
+    if _pixels(data[:end] + _FILLER + data[end:], progressive) != pixels:
+        raise OSError("JPEG scan data ends early: its end-of-image marker comes before the image does")
+
+
+def _pixels(data: bytes, progressive: bool) -> bytes:
+    with Image.open(io.BytesIO(data)) as probe:
+        if not progressive:  # a baseline scan is decoded whole even at 1/8 scale; a progressive one's AC scans not
+            probe.draft("RGB", (max(1, probe.width // 8), max(1, probe.height // 8)))
+        probe.load()
+        return probe.tobytes()
 
 
 def _encode(
@@ -135,7 +160,8 @@ def _add_object(
 
 
 def _mask_png(annotation: dict[str, Any], width: int, height: int, size: tuple[int, int]) -> bytes:
-    """The instance's mask at the output size as a one-channel 0/1 PNG (the decoder casts, it does not scale)."""
+    """The instance's mask at the output size as a one-channel 0/1 PNG (the decoder casts, it does not scale).
+    The shape has passed `coco.check_split`: pycocotools' C code trusts what it is given."""
     segmentation = annotation.get("segmentation")
     if isinstance(segmentation, dict):
         counts = segmentation["counts"]
@@ -145,10 +171,10 @@ def _mask_png(annotation: dict[str, Any], width: int, height: int, size: tuple[i
         bitmap = rle_tools.decode(rle)
     elif segmentation:
         bitmap = np.max(rle_tools.decode(rle_tools.frPyObjects(segmentation, height, width)), axis=2)
-    else:  # a box without a shape: the box is its mask
+    else:  # a box without a shape: the box is its mask, clipped (a negative index would count from the far edge)
         x, y, w, h = (round(v) for v in annotation["bbox"])
         bitmap = np.zeros((height, width), dtype=np.uint8)
-        bitmap[y : y + h, x : x + w] = 1
+        bitmap[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)] = 1
     mask = Image.fromarray(bitmap.astype(np.uint8))
     if mask.size != size:
         mask = mask.resize(size, Image.Resampling.NEAREST)

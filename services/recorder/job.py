@@ -12,6 +12,7 @@ from transferline.contracts import RecordsStats, records_stats_json
 from transferline.errors import InvalidInput
 from transferline.stage import StageContext, StageResult
 from transferline.store import Store
+from transferline_recorder.coco import check_same_categories, check_split
 from transferline_recorder.encode import EncodeOptions
 from transferline_recorder.records import RecordOptions, Records, build_records
 from transferline_recorder.request import RecordsRequested
@@ -38,21 +39,34 @@ def options(request: RecordsRequested) -> RecordOptions:
 
 
 def read_splits(store: Store, job: str) -> dict[str, dict[str, Any]]:
-    """Every split the converter wrote that holds images."""
+    """Every split the converter wrote that holds images, each checked (`coco.check_split`) before any work."""
     splits = {}
     for split in keys.SPLITS:
         key = keys.coco(job, split)
         try:
-            coco = json.loads(store.get_bytes(key))
+            data = store.get_bytes(key)
         except KeyError:
             continue
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"{key} is not JSON: {exc}") from None
-        if coco.get("images"):
+        coco = check_split(key, parse_json(key, data))
+        if coco["images"]:
             splits[split] = coco
     if not splits:
         raise InvalidInput(f"no COCO split with images under {keys.labels(job)}: run the convert stage first")
+    check_same_categories({keys.coco(job, split): coco for split, coco in splits.items()})
     return splits
+
+
+def parse_json(key: str, data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError as exc:  # before ValueError: it is one
+        raise InvalidInput(f"{key} is not UTF-8 text (byte {exc.start}): it must be JSON") from None
+    except RecursionError:
+        raise InvalidInput(f"{key} nests deeper than a COCO file can: not read") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{key} is not JSON: {exc}") from None
+    except ValueError:  # Python reads no integer past 4300 digits
+        raise InvalidInput(f"{key} holds a number too long to read (over 4300 digits)") from None
 
 
 def counters(records: Records) -> dict[str, float]:

@@ -11,15 +11,17 @@ import os
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transferline import keys
-from transferline.errors import InvalidInput
+from transferline.errors import InvalidInput, WorkFailed
 from transferline_recorder.encode import EncodeOptions
 from transferline_recorder.label_map import label_map
-from transferline_recorder.shard import ShardJob, ShardResult, ShardWriter, SplitStats, Task
+from transferline_recorder.shard import ShardJob, ShardResult, ShardWriter, SplitStats, Task, exit_quickly
 from transferline_recorder.source import ImageSource
 
 Publish = Callable[[Path, str, int, int], None]  # (local shard, split, index, count)
@@ -97,12 +99,19 @@ def _plan(split: str, coco: dict[str, Any], source: ImageSource, options: Record
 
 def _run(writer: ShardWriter, jobs: list[ShardJob], workers: int | None) -> list[ShardResult]:
     """Every shard written, in spawned worker processes (image work is CPU-bound: the GIL would serialise it)
-    when there is enough of it for more than one."""
+    when there is enough of it for more than one. A worker killed by a signal (a crash in an image library, the
+    kernel's out-of-memory killer) fails the run: multiprocessing.Pool would wait for its result forever."""
     workers = min(workers or os.cpu_count() or 1, len(jobs))
     if workers == 1 or sum(len(job.tasks) for job in jobs) < IN_PROCESS_BELOW:
         return [writer(job) for job in jobs]
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        return pool.map(writer, jobs, chunksize=1)
+    try:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=spawn, initializer=exit_quickly) as pool:
+            return list(pool.map(writer, jobs))
+    except BrokenProcessPool:
+        raise WorkFailed(
+            "a worker process writing shards died (killed by a signal: a crash or out of memory); nothing was published"
+        ) from None
 
 
 def _merge(results: list[ShardResult]) -> tuple[SplitStats, set[int]]:

@@ -4,7 +4,9 @@ never image bytes. Runs in spawned worker processes; nothing here imports Tensor
 
 from __future__ import annotations
 
+import atexit
 import io
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,3 +126,11 @@ def draw_boxes(item: Encoded, size: int = 320) -> bytes:
     out = io.BytesIO()
     canvas.save(out, "JPEG", quality=85)
     return out.getvalue()
+
+
+def exit_quickly() -> None:
+    """A worker process's initializer: once its last result is sent, it ends without tearing its interpreter down
+    (freeing NumPy, Pillow and the rest costs tenths of a second per run; multiprocessing.Pool killed its workers
+    instead). Nothing is lost: its shards are closed files by then, and results go back through a pipe written
+    synchronously (the executor's SimpleQueue)."""
+    atexit.register(os._exit, 0)

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,15 @@ from PIL import Image
 from tests.support.harness import Pipeline, renamed, store_images, unique
 from tests.support.labels import GtDataset, make_dataset, truth_coco
 from transferline import keys, status
+from transferline.settings import Settings
 from transferline_recorder.stage import RecordsStage
+
+
+@pytest.fixture
+def pipeline(backend_settings: Settings) -> Iterator[Pipeline]:
+    """Clients on the test's backend; every runner started through it is stopped and joined when the test ends."""
+    with Pipeline.open(backend_settings) as pipeline:
+        yield pipeline
 
 
 def put_splits(pipeline: Pipeline, job: str, coco: dict[str, Any], splits: dict[str, int]) -> dict[str, dict]:
@@ -58,8 +67,7 @@ def feature(example: tf.train.Example, name: str) -> list:
     return list(getattr(value, value.WhichOneof("kind")).value)
 
 
-def test_stage_writes_shards_label_map_stats_and_samples(backend_settings, tmp_path: Path) -> None:
-    pipeline = Pipeline.open(backend_settings)
+def test_stage_writes_shards_label_map_stats_and_samples(pipeline: Pipeline, tmp_path: Path) -> None:
     stage, job = renamed(RecordsStage), unique("job-")
     dataset = make_dataset(seed=21, images=40, categories=("bottle", "can", "cup"))
     stored = store_images(pipeline.store, job, dataset.pictures())
@@ -154,8 +162,7 @@ def put_bad_images(pipeline: Pipeline, job: str, dataset: GtDataset) -> list[dic
     ]
 
 
-def test_bad_images_are_reported_per_image_and_fail_the_stage_over_the_limit(backend_settings, tmp_path) -> None:
-    pipeline = Pipeline.open(backend_settings)
+def test_bad_images_are_reported_per_image_and_fail_the_stage_over_the_limit(pipeline: Pipeline, tmp_path) -> None:
     stage, tolerant, strict = renamed(RecordsStage), unique("job-"), unique("job-")
     dataset = make_dataset(seed=5, images=8)
     expected = put_bad_images(pipeline, tolerant, dataset)
@@ -180,8 +187,7 @@ def test_bad_images_are_reported_per_image_and_fail_the_stage_over_the_limit(bac
     assert not list(pipeline.store.list(keys.job_prefix(strict) + "records/"))  # nothing published
 
 
-def test_stage_without_coco_splits_asks_for_the_convert_stage(backend_settings) -> None:
-    pipeline = Pipeline.open(backend_settings)
+def test_stage_without_coco_splits_asks_for_the_convert_stage(pipeline: Pipeline) -> None:
     stage, job = renamed(RecordsStage), unique("job-")
     empty = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "cup"}]}
     pipeline.store.put_bytes(keys.coco(job, "test"), json.dumps(empty).encode())  # a split without images
@@ -193,3 +199,25 @@ def test_stage_without_coco_splits_asks_for_the_convert_stage(backend_settings) 
     assert outcome["data"]["message"] == (
         f"no COCO split with images under {keys.job_prefix(job)}labels/: run the convert stage first"
     )
+
+
+def test_stage_refuses_a_shape_pycocotools_would_crash_on_naming_file_row_and_field(pipeline: Pipeline) -> None:
+    """A polygon at 1e12 used to kill a worker process (and hang the pool); now the stage fails before any work,
+    its message naming the stored file, the annotation and the coordinate."""
+    stage, job = renamed(RecordsStage), unique("job-")
+    dataset = make_dataset(seed=23, images=40)
+    stored = store_images(pipeline.store, job, dataset.pictures())
+    coco = stored_coco(dataset, stored, job)
+    coco["annotations"][5]["segmentation"] = [[0, 0, 1e12, 0, 1e12, 1e12]]
+    put_splits(pipeline, job, coco, {"train": 40})
+    pipeline.request(stage.name, job, num_shards=2, workers=2, include_masks=True)
+    pipeline.run_in_thread(stage, max_events=1).join(180)
+
+    [outcome] = pipeline.outcomes(job, 1, timeout=180)
+    assert outcome["type"].endswith(".failed") and outcome["data"]["reason"] == "invalid-input"
+    image = next(i for i in coco["images"] if i["id"] == coco["annotations"][5]["image_id"])
+    assert outcome["data"]["message"] == (
+        f"{keys.coco(job, 'train')} annotations[5].segmentation[0]: x 1000000000000.0 at [2] lies more than one "
+        f"image size outside the {image['width']}x{image['height']} image (annotation id 6, image id {image['id']})"
+    )
+    assert not list(pipeline.store.list(keys.job_prefix(job) + "records/"))  # nothing published

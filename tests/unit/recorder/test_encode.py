@@ -149,6 +149,49 @@ def test_unreadable_bytes_are_skipped(data: bytes) -> None:
         encode(entry(120, 90), [], NAMES, data, EncodeOptions())
 
 
+def photo(width: int = 160, height: int = 120, seed: int = 9) -> Image.Image:
+    """Smooth colour plus grain: entropy data throughout, as in a photograph."""
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)).resize((width, height))
+    grain = rng.normal(0, 12, size=(height, width, 3))
+    return Image.fromarray(np.clip(np.asarray(coarse, dtype=np.int16) + grain, 0, 255).astype(np.uint8))
+
+
+JPEG_KINDS = {
+    "baseline": {"quality": 90},
+    "progressive": {"quality": 90, "progressive": True},
+    "optimized-huffman": {"quality": 90, "optimize": True},
+    "restart-markers": {"quality": 90, "restart_marker_blocks": 4},
+    "4:4:4": {"quality": 90, "subsampling": 0},
+    "grey": {"quality": 90, "mode": "L"},
+}
+
+
+def jpeg_of(kind: str) -> bytes:
+    params = dict(JPEG_KINDS[kind])
+    return saved(photo().convert(params.pop("mode", "RGB")), "JPEG", **params)
+
+
+@pytest.mark.parametrize("kind", JPEG_KINDS)
+@pytest.mark.parametrize("kept", [0.5, 0.9])
+def test_verify_pixels_refuses_a_jpeg_cut_short_with_its_end_marker_put_back(kind: str, kept: float) -> None:
+    data = jpeg_of(kind)
+    cut = data[: int(len(data) * kept)] + b"\xff\xd9"
+    opened(cut)  # why only a full check can tell: Pillow (and TensorFlow) decode it, the rest of it grey
+    assert not encode(entry(160, 120), [], NAMES, cut, EncodeOptions()).reencoded  # the end marker is all it checks
+    with pytest.raises(SkipImage, match="not a readable image"):
+        encode(entry(160, 120), [], NAMES, cut, EncodeOptions(verify_pixels=True))
+
+
+@pytest.mark.parametrize("kind", JPEG_KINDS)
+def test_verify_pixels_keeps_a_whole_jpeg_as_it_is(kind: str) -> None:
+    data = jpeg_of(kind)
+    item = encode(entry(160, 120), [], NAMES, data + b"\0" * 8, EncodeOptions(verify_pixels=True))
+    assert item.image == data + b"\0" * 8 and not item.reencoded
+    png = saved(photo(), "PNG")
+    assert encode(entry(160, 120), [], NAMES, png, EncodeOptions(verify_pixels=True)).image == png
+
+
 # --- boxes and per-object fields --------------------------------------------------------------------------------
 
 
@@ -232,6 +275,16 @@ def test_a_box_without_a_shape_is_its_own_mask(segmentation: list[Any] | None) -
     item = encode(entry(width, height), [annotation], NAMES, _blank(width, height), EncodeOptions(include_masks=True))
     bitmap = mask_of(item)
     assert bitmap.sum() == 20 * 10 and bitmap[6:16, 5:25].all()
+
+
+def test_a_box_mask_past_the_image_edge_is_clipped_to_the_image() -> None:
+    width, height = 60, 40
+    objects = [box(-5, -4, 15, 10), box(50, 30, 20, 20), box(-30, 5, 10, 10)]  # the last lies wholly outside
+    item = encode(entry(width, height), objects, NAMES, _blank(width, height), EncodeOptions(include_masks=True))
+    top_left, bottom_right, outside = (mask_of(item, i) for i in range(3))
+    assert top_left.sum() == 10 * 6 and top_left[:6, :10].all()
+    assert bottom_right.sum() == 10 * 10 and bottom_right[30:, 50:].all()
+    assert outside.sum() == 0
 
 
 def test_one_mask_per_object_in_annotation_order() -> None:
