@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
 def publish(args: argparse.Namespace) -> int:
     payload = _read_payload(args.payload)
     payload.update(jobs.parse_assignments(args.set))
-    payload["plan"] = payload.get("plan", []) + [{"stage": stage} for stage in args.then]
+    plan = payload.get("plan", [])
+    if not isinstance(plan, list):
+        raise InvalidInput(f"data.plan: Input should be a valid list, not {type(plan).__name__}")
+    payload["plan"] = plan + [{"stage": stage} for stage in args.then]
     job_id = args.job or jobs.new_job_id()
     event = jobs.build_request(args.stage, job_id, payload)
     settings = Settings.from_env()

@@ -86,4 +86,6 @@ def parse_assignments(pairs: list[str]) -> dict[str, Any]:
             values[name] = json.loads(raw)
         except json.JSONDecodeError:
             values[name] = raw
+        except (RecursionError, ValueError) as exc:  # too deep, or an integer past 4300 digits
+            raise InvalidInput(f"--set {name}: the value is not usable JSON ({type(exc).__name__})") from None
     return values

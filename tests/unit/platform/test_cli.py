@@ -31,6 +31,8 @@ def embedded(tmp_path, monkeypatch):
         (["publish", "records", "--payload", "/no/such/file"], "cannot read payload /no/such/file"),
         (["publish", "no.such.module:Stage"], "cannot be loaded"),
         (["publish", ".:x"], "give an absolute module path"),
+        (["publish", "records", "--set", "seed=" + "7" * 5000], "--set seed: the value is not usable JSON"),
+        (["publish", "records", "--set", "plan=5"], "data.plan: Input should be a valid list"),
         (["publish", "transferline.stages:"], "give an absolute module path"),
         (["serve", "paint"], "unknown stage 'paint': installed stages are convert, records, train"),
         (["publish", "collect"], "unknown stage 'collect'"),
