@@ -82,7 +82,7 @@ class Served:
         self.pipeline.request(self.stage.name, job, word="fine")
         return job
 
-    def until_done(self, job: str, timeout: float = 60.0) -> dict[str, list[dict[str, Any]]]:
+    def until_done(self, job: str, timeout: float = 180.0) -> dict[str, list[dict[str, Any]]]:
         """What was emitted up to and including the completion of `job`'s request."""
         seen: dict[str, list[dict[str, Any]]] = {topic: [] for topic in self.readers}
         deadline = time.monotonic() + timeout
