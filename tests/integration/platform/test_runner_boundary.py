@@ -82,11 +82,20 @@ class Served:
         self.pipeline.request(self.stage.name, job, word="fine")
         return job
 
-    def until_done(self, job: str, timeout: float = 180.0) -> dict[str, list[dict[str, Any]]]:
-        """What was emitted up to and including the completion of `job`'s request."""
+    def until_done(
+        self, job: str, timeout: float = 180.0, answered: tuple[str, ...] = ()
+    ) -> dict[str, list[dict[str, Any]]]:
+        """What was emitted up to the completion of `job`'s request and an answer to each of `answered` (jobs
+        are keys: on several partitions their answers may come in any order)."""
         seen: dict[str, list[dict[str, Any]]] = {topic: [] for topic in self.readers}
         deadline = time.monotonic() + timeout
-        while not any(_completes(m, job) for m in seen[events.EVENTS_TOPIC]):
+
+        def done() -> bool:
+            found = seen[events.EVENTS_TOPIC]
+            answers = {m["subject"] for m in found if m["type"].endswith((".completed", ".failed"))}
+            return any(_completes(m, job) for m in found) and set(answered) <= answers
+
+        while not done():
             if not self.thread.is_alive() and self.stopped_after is None:
                 self.stopped_after = self.last_fed  # later examples all fail: name the one that stopped it
             assert self.thread.is_alive(), f"the runner's loop stopped, after {self.stopped_after!r}"
@@ -245,7 +254,7 @@ def test_failures_after_handle_and_refused_inputs_fail_the_request_and_the_loop_
         for case, (data, _, _) in cases.items():
             served.pipeline.request(stage.name, jobs[case], **data)
         after = served.good_request()
-        seen = served.until_done(after)[events.EVENTS_TOPIC]
+        seen = served.until_done(after, answered=tuple(jobs.values()))[events.EVENTS_TOPIC]
     finally:
         served.close()
     for case, (_, reason, text) in cases.items():
