@@ -10,6 +10,7 @@ from typing import Any, Literal, TypeGuard, TypeVar
 from pycocotools import mask as rle_tools
 from shapely.geometry import Polygon
 
+from transferline.rle import string_runs
 from transferline_converter.dataset import Point, Problems, Where
 from transferline_converter.readers.common import RowError
 
@@ -151,21 +152,9 @@ def read_rle(value: dict, size: tuple[int, int] | None, where: Where) -> dict:
 
 
 def _string_counts(text: str, where: Where) -> list[int]:
-    """pycocotools' compressed counts (rleFrString) decoded in Python: its C decoder trusts its input."""
-    counts: list[int] = []
-    position = 0
-    while position < len(text):
-        value, shift, more = 0, 0, True
-        while more:
-            if position >= len(text) or not 48 <= ord(text[position]) < 48 + 64:
-                raise RowError(where, "counts is not a valid compressed RLE string")
-            char = ord(text[position]) - 48
-            value |= (char & 0x1F) << shift
-            more = bool(char & 0x20)
-            position, shift = position + 1, shift + 5
-            if not more and char & 0x10:
-                value |= -1 << shift
-        counts.append(value + (counts[-2] if len(counts) > 2 else 0))
+    counts = string_runs(text)
+    if counts is None:
+        raise RowError(where, "counts is not a valid compressed RLE string")
     return counts
 
 

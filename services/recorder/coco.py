@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
 from transferline.errors import InvalidInput
+from transferline.rle import string_runs
 
 REACH = 1  # image sizes a coordinate may lie past the image's edge: annotators overshoot, 1e12 is an error
 MAX_RUN = 2**32 - 1  # pycocotools keeps RLE runs as uint32
@@ -177,7 +178,7 @@ def _rle_problem(rle: dict[str, Any], width: int, height: int) -> tuple[str, str
         return "segmentation.size", f"must be the image's [height, width] [{height}, {width}], got {rle.get('size')!r}"
     counts = rle.get("counts")
     if isinstance(counts, str):
-        runs = _string_runs(counts)
+        runs = string_runs(counts)
         if runs is None:
             return "segmentation.counts", "is not a valid compressed RLE string"
     elif isinstance(counts, list) and all(type(c) is int for c in counts):
@@ -187,25 +188,6 @@ def _rle_problem(rle: dict[str, Any], width: int, height: int) -> tuple[str, str
     if any(run < 0 or run > MAX_RUN for run in runs) or sum(runs) != height * width:
         return "segmentation.counts", f"runs must be >= 0 and add up to height x width = {height * width}"
     return None
-
-
-def _string_runs(text: str) -> list[int] | None:
-    """pycocotools' compressed counts (its rleFrString) decoded in Python, where a bad string cannot crash."""
-    runs: list[int] = []
-    position = 0
-    while position < len(text):
-        value, shift, more = 0, 0, True
-        while more:
-            if position >= len(text) or not 48 <= ord(text[position]) < 48 + 64:
-                return None
-            char = ord(text[position]) - 48
-            value |= (char & 0x1F) << shift
-            more = bool(char & 0x20)
-            position, shift = position + 1, shift + 5
-            if not more and char & 0x10:
-                value |= -1 << shift
-        runs.append(value + (runs[-2] if len(runs) > 2 else 0))
-    return runs
 
 
 def _inside(ring: list[float], width: int, height: int) -> bool:
