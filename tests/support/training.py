@@ -33,16 +33,13 @@ def local_store(root: Path) -> FilesystemStore:
 def tiny_config(root: Path, **fields: Any) -> Any:
     """The Model Garden config `transferline train` builds for the task under `root` (tiny RetinaNet, CPU)."""
     from transferline_trainer.catalogue import lookup
-    from transferline_trainer.cli import local_inputs
     from transferline_trainer.config import Hardware, build_config
+    from transferline_trainer.job import read_inputs
     from transferline_trainer.request import TrainRequested
     from transferline_trainer.run import training_data
 
-    def no_base(source: str, sha256: str | None) -> Any:
-        raise AssertionError("a config needs no base checkpoint")
-
     request = TrainRequested.model_validate({**TINY, **fields})
-    inputs = local_inputs(root / "records", root / "labels", root / "images", no_base)
+    inputs = read_inputs(local_store(root), LOCAL_JOB, root / "store" / "shards", root / "store" / "cache")
     return build_config(lookup(request.model), request, training_data(inputs), Hardware(gpus=0))
 
 
