@@ -1,5 +1,6 @@
-"""A request whose job id ends in a newline, sent raw (past publish's validation), is dead-lettered by a real
-`transferline serve convert`, which then converts the next job: it no longer stops the service on every restart."""
+"""Messages that once stopped `transferline serve convert` on every restart, met by a real service process: a
+request whose job id ends in a newline (sent raw, past publish's validation) is dead-lettered, exports quoting lone
+surrogates fail their jobs readably, and the service then converts the next good job."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import subprocess
 
 from tests.integration.platform.test_service import child_env, cli, wait_for
+from tests.integration.platform.test_unwritable_text import EXPORTS
 from tests.support.exports import labelbox_ndjson
 from tests.support.harness import Pipeline, store_images, unique
 from tests.support.labels import make_dataset
@@ -17,7 +19,7 @@ from transferline_converter.request import ConvertRequested
 NAMED = "tests.integration.platform.named_stages:NamedConvertStage"
 
 
-def test_serve_convert_dead_letters_a_job_id_ending_in_a_newline_and_converts_the_next_job(backend_settings):
+def test_serve_convert_outlives_a_newline_job_id_and_surrogate_exports_and_converts_the_next_job(backend_settings):
     pipeline = Pipeline.open(backend_settings)
     # Embedded: the installed `convert` itself. Real Kafka is shared, so there the same stage gets a name of its own.
     embedded = backend_settings.bus == "embedded"
@@ -29,11 +31,17 @@ def test_serve_convert_dead_letters_a_job_id_ending_in_a_newline_and_converts_th
     for name, data in labelbox_ndjson.write(dataset).items():
         pipeline.store.put_bytes(keys.raw_labels(good, name), data)
 
+    surrogates = {unique("job-"): EXPORTS[case] for case in sorted(EXPORTS)}
+    for job, (name, export) in surrogates.items():
+        pipeline.store.put_bytes(keys.raw_labels(job, name), export)
+
     valid = json.loads(events.make_event(stage, "requested", good, {}, "tests").to_json())
     bad_id = unique("x") + "\n"
     topic = events.request_topic(stage)
     pipeline.bus.ensure_topics([topic, events.EVENTS_TOPIC, events.DLQ_TOPIC])
     pipeline.bus.publish(topic, bad_id, json.dumps({**valid, "subject": bad_id}).encode())
+    for job in surrogates:
+        pipeline.request(stage, job)
     pipeline.request(stage, good)
 
     service = subprocess.Popen(
@@ -47,6 +55,7 @@ def test_serve_convert_dead_letters_a_job_id_ending_in_a_newline_and_converts_th
         )
         assert service.poll() is None, "the service stopped"
         assert _state(pipeline, good, stage) == "succeeded"
+        wait_for(lambda: all(_state(pipeline, job, stage) == "failed" for job in surrogates), 120, "the bad exports")
         # on Kafka the two keys may sit on different partitions: the bad one can come after the good job
         letters = pipeline.read(events.DLQ_TOPIC, lambda seen: any(_holds(m, bad_id) for m in seen), timeout=120)
     finally:
@@ -57,6 +66,9 @@ def test_serve_convert_dead_letters_a_job_id_ending_in_a_newline_and_converts_th
     assert letter["subject"] == "unknown"
     assert "subject" in letter["data"]["reason"] and "is not allowed" in letter["data"]["reason"]
     assert letter["data"]["source_topic"] == topic
+    for job in surrogates:
+        recorded = status.read_status(pipeline.store, job, stage)
+        assert recorded is not None and recorded.error is not None and "\ufffd" in recorded.error
 
 
 def _state(pipeline: Pipeline, job: str, stage: str) -> str | None:
