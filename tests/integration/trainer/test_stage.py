@@ -1,5 +1,6 @@
-"""The train stage on both backends (real Kafka + MinIO, and embedded): chained after the records stage, bad
-requests failing fast with a clear message, and a service killed mid-training resuming from its checkpoint."""
+"""The train stage on both backends (real Kafka + MinIO, and embedded): chained after the records stage and bad
+requests failing fast with a clear message; on real Kafka + MinIO, a service killed mid-training resumes from its
+checkpoint."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ pytestmark = pytest.mark.slow
 def pipeline(backend_settings: Settings) -> Iterator[Pipeline]:
     """Clients on the test's backend; every runner started through it is stopped and joined when the test ends."""
     with Pipeline.open(backend_settings) as pipeline:
+        yield pipeline
+
+
+@pytest.fixture
+def infra_pipeline(infra_settings: Settings) -> Iterator[Pipeline]:
+    """Real Kafka + MinIO only: the heaviest end-to-end test runs once, on the real parts."""
+    with Pipeline.open(infra_settings) as pipeline:
         yield pipeline
 
 
@@ -123,7 +131,9 @@ def test_bad_requests_fail_fast_with_a_clear_message(pipeline: Pipeline, task: P
     assert not thread.is_alive()
 
 
-def test_a_killed_trainer_resumes_from_its_last_checkpoint(pipeline: Pipeline, task: Path) -> None:
+@pytest.mark.infra
+def test_a_killed_trainer_resumes_from_its_last_checkpoint(infra_pipeline: Pipeline, task: Path) -> None:
+    pipeline = infra_pipeline
     job, stage = with_records(pipeline, task), unique("train")
     events.REGISTRY.register_stage(stage, TrainRequested)
     env = {**child_env(pipeline.settings, stage), "TF_CPP_MIN_LOG_LEVEL": "2"}
