@@ -37,12 +37,19 @@ class StoredImage:
     url: str | None = None
     global_key: str | None = None
     phash: int | None = None
+    source_name: str | None = None  # the name it had before it was stored content-addressed (the manifest's)
 
 
 @dataclass(frozen=True)
 class Match:
     image: StoredImage | None
-    how: str  # "global key", "digest", "url", "name", or why nothing matched
+    how: str  # "global key", "digest", "url", "name", "base name", "stem", or why nothing matched
+
+
+# How a row's names are tried, most trusted first: the whole name (the stored path, or its end: `train/a.jpg`
+# under `images/train/a.jpg`), then with the row's leading folders dropped (`uploaded/a.jpg` -> `a.jpg`), then
+# the same two without the image suffix (`/image1`, YOLO's `labels/x.txt` -> `x`).
+_STEPS = (("name", False, False), ("base name", False, True), ("stem", True, False), ("stem", True, True))
 
 
 class ImageIndex:
@@ -52,16 +59,19 @@ class ImageIndex:
         self.images = list(images)
         self._by_key: dict[str, StoredImage] = {}
         self._by_url: dict[str, StoredImage] = {}
-        self._by_name: defaultdict[str, list[StoredImage]] = defaultdict(list)
+        self._by_path: dict[str, StoredImage] = {}
+        # every trailing part of each name (`a/b/c.jpg`, `b/c.jpg`, `c.jpg`), with and without its image suffix
+        self._by_tail: tuple[defaultdict[str, list[StoredImage]], ...] = (defaultdict(list), defaultdict(list))
         for image in self.images:
             for key in (image.global_key, image.sha256, image.file_name):
                 if key:
                     self._by_key.setdefault(key, image)
             if image.url:
                 self._by_url.setdefault(image.url, image)
-            for name in _names(image):
-                if image not in self._by_name[name]:
-                    self._by_name[name].append(image)
+            self._by_path.setdefault(_plain(image.file_name), image)
+            for stem, table in enumerate(self._by_tail):
+                for tail in {t for name in _names(image) for t in _tails(name, bool(stem))}:
+                    table[tail].append(image)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -74,13 +84,29 @@ class ImageIndex:
                 return Match(self._by_key[digest], "digest")
         if ids.url and ids.url in self._by_url:
             return Match(self._by_url[ids.url], "url")
-        for name in (ids.external_id, ids.file_name, _url_name(ids.url)):
-            found = self._by_name.get(_plain(name), []) if name else []
-            if len(found) == 1:
-                return Match(found[0], "name")
-            if len(found) > 1:
-                return Match(None, f"{name!r} names {len(found)} different stored images")
-        return Match(None, "no stored image has its global key, digest, URL, external id or file name")
+        names = [n for n in (ids.external_id, ids.file_name, _url_name(ids.url)) if n]
+        exact = next((self._by_path[_plain(n)] for n in names if _plain(n) in self._by_path), None)
+        return Match(exact, "name") if exact else self._by_name(names)
+
+    def _by_name(self, names: list[str]) -> Match:
+        """The first step at which one of the names points at exactly one image; a name that points at several
+        is not guessed (a later step only widens the choice), and is the answer if no other name matches."""
+        ambiguous: Match | None = None
+        for how, stem, shorter in _STEPS:
+            for name in names:
+                for tail in _tails(name, stem)[1:] if shorter else _tails(name, stem)[:1]:
+                    found = self._by_tail[stem].get(tail, [])
+                    if len(found) == 1:
+                        return Match(found[0], how)
+                    if found:
+                        shown = ", ".join(sorted(i.file_name for i in found)[:3])
+                        ambiguous = ambiguous or Match(None, f"{tail!r} names {len(found)} stored images ({shown})")
+                        break
+        if ambiguous:
+            return ambiguous
+        tried = list(dict.fromkeys(t for name in names for stem in (False, True) for t in _tails(name, stem)))
+        shown = ", ".join(repr(t) for t in tried[:6]) + (f" and {len(tried) - 6} more" if len(tried) > 6 else "")
+        return Match(None, f"no stored image has its global key, digest or URL, nor a name it tried: {shown or 'none'}")
 
     @classmethod
     def from_folder(cls, folder: Path) -> ImageIndex:
@@ -106,6 +132,7 @@ class ImageIndex:
                 url=record.url,
                 global_key=record.global_key,
                 phash=int(record.phash, 16) if record.phash else None,
+                source_name=record.file_name,
             )
             for record in records
         )
@@ -154,10 +181,18 @@ def _reader(store: Store, key: str) -> Callable[[], bytes]:
 
 
 def _names(image: StoredImage) -> set[str]:
-    """Names an export may use for this image: its path, base name and stem, the source's file name."""
-    path = PurePosixPath(image.file_name)
-    names = {image.file_name, path.name, path.stem, _url_name(image.url) or ""}
-    return {_plain(n) for n in names if n}
+    """Names an export may use for this image: its stored path, the name it had before it was stored, the
+    source URL's file name."""
+    return {n for n in (image.file_name, image.source_name, _url_name(image.url)) if n}
+
+
+def _tails(name: str, stem: bool) -> list[str]:
+    """`uploaded/x/116.jpg` -> [`uploaded/x/116.jpg`, `x/116.jpg`, `116.jpg`] (or the same without `.jpg` when
+    `stem`); empty, `.` and `..` parts and a leading `/` do not count."""
+    parts = [p for p in _plain(name).split("/") if p not in ("", ".", "..")]
+    if parts and stem and PurePosixPath(parts[-1]).suffix.lower() in IMAGE_SUFFIXES:
+        parts[-1] = PurePosixPath(parts[-1]).stem
+    return ["/".join(parts[i:]) for i in range(len(parts))]
 
 
 def _digests(ids: ImageIds) -> list[str]:

@@ -2,6 +2,10 @@
 top-left. Boxes, polygons and masks are objects; polylines and points are recorded as lines and points (the build
 step drops them); `<tag>`s are answers about the whole image. A box's `rotation` turns it clockwise about its
 centre, so such a box becomes a polygon. CVAT for video (`<track>`s) is refused with a clear error.
+
+A project export holds several tasks, each in a subset (Train, Validation, ...), and their image names often
+repeat (img0.jpg in every task). Each `<image>` then carries `subset` and `task_id`, and CVAT saves its picture
+as `images/<subset>/<name>`, so the image is named `<subset>/<name>`: distinct, and matched under that layout.
 """
 
 from __future__ import annotations
@@ -63,12 +67,13 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
     for file in files:
         root = _root(file)
         categories += [name for name in _declared_labels(root) if name not in categories]
+        subsets = _task_subsets(root)
         for element in root.findall("image"):
             try:
-                images.append(_image(element, problems))
+                images.append(_image(element, subsets, problems))
             except RowError as exc:
                 exc.record(problems)
-    return ReadResult(FORMAT, images, categories)
+    return ReadResult(FORMAT, images, categories, notes=_subset_notes(images))
 
 
 def _root(file: ExportFile) -> Element:
@@ -90,13 +95,28 @@ def _declared_labels(root: Element) -> list[str]:
     return names
 
 
-def _image(element: Element, problems: Problems) -> LabeledImage:
-    name = element.get("name")
-    where = Where(f"image {name}" if name else f"image id={element.get('id')}")
+def _task_subsets(root: Element) -> dict[str, str]:
+    """Task id -> subset, from a project export's meta (for images that do not carry their subset)."""
+    found = {}
+    for task in root.iterfind("meta/project/tasks/task"):
+        task_id, subset = (task.findtext(key, "").strip() for key in ("id", "subset"))
+        if task_id and subset:
+            found[task_id] = subset
+    return found
+
+
+def _image(element: Element, subsets: dict[str, str], problems: Problems) -> LabeledImage:
+    name, task = element.get("name"), element.get("task_id")
+    subset = (element.get("subset") or subsets.get(task or "") or "").strip()
+    in_task = f" in task {task}" + (f" ({subset})" if subset else "") if task else ""
+    where = Where((f"image {name}" if name else f"image id={element.get('id')}") + in_task)
     if not name:
         raise RowError(where.at("name"), "image has no name")
     width, height = (_whole(element, key, where, minimum=0) if element.get(key) else 0 for key in ("width", "height"))
-    image = LabeledImage(where, ImageIds(file_name=name), width or None, height or None)
+    ids = ImageIds(external_id=f"{subset}/{name}", file_name=f"{subset}/{name}") if subset else ImageIds(file_name=name)
+    image = LabeledImage(where, ids, width or None, height or None)
+    if subset:
+        image.attributes["subset"] = subset
     seen: Counter[str] = Counter()
     for child in element:
         at = where.at(f"{child.tag}[{seen[child.tag]}]")
@@ -109,6 +129,18 @@ def _image(element: Element, problems: Problems) -> LabeledImage:
         except RowError as exc:
             exc.record(problems)
     return image
+
+
+def _subset_notes(images: list[LabeledImage]) -> list[str]:
+    """What a project's subsets mean for the names and the splits (the ratio split does not follow them)."""
+    counts = Counter(str(image.attributes["subset"]) for image in images if "subset" in image.attributes)
+    if not counts:
+        return []
+    listed = ", ".join(f"{subset} ({n})" for subset, n in counts.items())
+    return [
+        f"CVAT project subsets {listed}: images are named <subset>/<name>, as CVAT stores them under images/; "
+        "to keep the subsets as the splits, give a split list naming them (`--split-list`, keys train/val/test)"
+    ]
 
 
 def _tag(element: Element, at: Where, image: LabeledImage) -> None:

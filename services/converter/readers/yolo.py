@@ -3,17 +3,23 @@
 `class cx cy w h` is a box (centre and size); `class x1 y1 x2 y2 x3 y3 ...` (three or more points) is a
 segmentation polygon (Ultralytics; YOLO-OBB's four corners read the same way). Class names come from
 classes.txt / obj.names (one per line) or the `names:` of data.yaml / dataset.yaml, read by the small YAML subset
-in `yaml_names`. A label file names no image: `labels/x.txt` labels the image whose stem is `x`, so the stem is
-the file name to match and the label path is kept as the external id.
+in `yaml_names`. A label file names no image: `A/labels/B/x.txt` labels `A/images/B/x.*` (the last `labels`
+folder becomes `images`, as Ultralytics pairs them: Roboflow's `train/labels` + `train/images`, Ultralytics'
+`labels/train` + `images/train`; darknet keeps both in one folder). When the export holds that image, its
+header gives the size and its path the name, so no separate images folder is needed; otherwise the row is named
+by that path without a suffix, and matched by stem.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import PurePosixPath
 
 from transferline.errors import InvalidInput
+from transferline.manifest import read_header
 from transferline_converter.dataset import ImageIds, LabeledImage, Problems, ReadResult, Shape, Where
+from transferline_converter.images import IMAGE_SUFFIXES
 from transferline_converter.readers import ReadOptions
 from transferline_converter.readers.common import RowError, text_number
 from transferline_converter.sources import ExportFile, ExportSource
@@ -45,11 +51,37 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
     labels = _label_files(source, file)
     read_names = {f.name for f in labels} | {file.name}
     ignored = [f.name for f in source.with_suffix(".txt") if f.name not in read_names]
-    images = [_image(f, names, problems) for f in labels]
-    notes = [f"class names from {file.name}"]
+    pictures = {_without_suffix(f.name): f for f in source.with_suffix(*IMAGE_SUFFIXES)}
+    images = [_image(f, names, pictures, problems) for f in labels]
+    notes = [f"class names from {file.name}", *_picture_notes(images, pictures)]
     if ignored:
         notes.append(f"{len(ignored)} .txt files are not YOLO labels and were ignored: {', '.join(ignored[:5])}")
     return ReadResult(FORMAT, images, categories=[n for _, n in sorted(names.items())], notes=notes)
+
+
+def image_path(label: str) -> str:
+    """Where the image of a label file is, without its suffix: `train/labels/x.txt` -> `train/images/x`."""
+    path = PurePosixPath(label)
+    folders = list(path.parent.parts)
+    if "labels" in folders:
+        folders[len(folders) - 1 - folders[::-1].index("labels")] = "images"
+    return "/".join([*folders, path.stem])
+
+
+def _without_suffix(name: str) -> str:
+    return str(PurePosixPath(name).with_suffix(""))
+
+
+def _picture_notes(images: list[LabeledImage], pictures: dict[str, ExportFile]) -> list[str]:
+    if not pictures:
+        return []
+    sized = [image for image in images if image.width]
+    notes = [f"{len(sized)} image sizes read from the images in the export"]
+    missing = [image.ids.file_name for image in images if not image.width]
+    if missing:
+        shown = ", ".join(f"{name}.*" for name in missing[:3])
+        notes.append(f"{len(missing)} label files have no image beside them in the export (looked for {shown})")
+    return notes
 
 
 def _names_file(source: ExportSource) -> ExportFile | None:
@@ -89,10 +121,16 @@ def _all_numbers(tokens: list[str]) -> bool:
         return False
 
 
-def _image(file: ExportFile, names: dict[int, str], problems: Problems) -> LabeledImage:
+def _image(
+    file: ExportFile, names: dict[int, str], pictures: dict[str, ExportFile], problems: Problems
+) -> LabeledImage:
     where = Where(file.name)
-    path = PurePosixPath(file.name)
-    image = LabeledImage(where, ImageIds(external_id=file.name, file_name=path.stem))
+    picture = pictures.get(image_path(file.name))
+    header = read_header(io.BytesIO(picture.data)) if picture else None
+    if picture and header:
+        image = LabeledImage(where, ImageIds(file_name=picture.name), header.width, header.height)
+    else:
+        image = LabeledImage(where, ImageIds(file_name=image_path(file.name)))
     for number, line in enumerate(file.text().splitlines(), start=1):
         tokens = line.split()
         if not tokens:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.support.exports import cvat as cvat_export
+from tests.support.labels import make_dataset
 from transferline.errors import InvalidInput
 from transferline_converter.dataset import Problems, Where
 from transferline_converter.masks import box_bitmap
@@ -53,12 +55,13 @@ def test_golden_file_reads_every_documented_element():
     assert problems.items == []
     assert result.categories == ["car", "road"]  # tag-only labels name no objects
     first, second = result.images
-    assert (first.ids.file_name, first.width, first.height) == ("frames/000001.jpg", 640, 480)
-    assert first.attributes == {"tags": ["night"], "night.moon": "full"}
+    # a project's image carries its subset, which is part of its name (CVAT stores it as images/<subset>/<name>)
+    assert (first.ids.file_name, first.width, first.height) == ("default/frames/000001.jpg", 640, 480)
+    assert first.attributes == {"subset": "default", "tags": ["night"], "night.moon": "full"}
     box, road, lane, eye, mask = first.shapes
     assert (box.category, box.kind, box.frame, box.box) == ("car", "box", "top-left", (10.5, 20.0, 99.75, 50.0))
     assert box.attributes == {"occluded": True, "color": "red"}
-    assert box.where == Where("image frames/000001.jpg", "box[0]")
+    assert box.where == Where("image frames/000001.jpg in task 3 (default)", "box[0]")
     assert (road.kind, road.polygons) == ("polygon", [[(0.0, 400.0), (640.0, 400.0), (320.0, 300.5)]])
     assert (lane.kind, lane.polygons) == ("line", [[(1.0, 2.0), (3.0, 4.0)]])
     assert (eye.kind, eye.polygons) == ("point", [[(5.0, 6.0), (7.0, 8.0)]])
@@ -166,3 +169,28 @@ def test_sniff_is_false_without_raising(data):
 def test_sniff_stops_at_the_first_image_without_reading_the_rest():
     data = f'<annotations>{META}<image id="0" name="a.jpg"/> and then garbage <<<'.encode()
     assert cvat.sniff(ExportSource("a.xml", [ExportFile("annotations.xml", data), ExportFile("x.jpg", b"\xff")]))
+
+
+def test_a_project_export_tells_repeated_names_apart_by_subset():
+    """Three tasks each holding img_0000.jpg and img_0001.jpg: six images, named <subset>/<name>."""
+    subsets = {name: make_dataset(seed=seed, images=2) for seed, name in enumerate(("Train", "Validation", "Test"))}
+    files = cvat_export.write_project(subsets)
+    result, problems = read_xml(files[cvat_export.FILE_NAME])
+    assert problems.items == []
+    assert [image.ids.file_name for image in result.images] == [
+        f"{subset}/img_{i:04d}.jpg" for subset in subsets for i in range(2)
+    ]
+    assert result.images[2].where == Where("image img_0000.jpg in task 2 (Validation)")
+    assert [(image.width, image.height) for image in result.images] == [
+        (image.width, image.height) for dataset in subsets.values() for image in dataset.images
+    ]
+    assert result.notes[0].startswith("CVAT project subsets Train (2), Validation (2), Test (2)")
+
+
+def test_an_image_without_its_subset_takes_it_from_the_project_tasks():
+    data = b"""<annotations><version>1.1</version><meta><project><labels/><tasks>
+        <task><id>7</id><name>a</name><subset>Train</subset></task></tasks></project></meta>
+        <image id="0" name="a.jpg" task_id="7" width="4" height="4"/>
+        <image id="1" name="b.jpg" width="4" height="4"/></annotations>"""
+    result, _ = read_xml(data)
+    assert [image.ids.file_name for image in result.images] == ["Train/a.jpg", "b.jpg"]

@@ -8,9 +8,11 @@ from pathlib import Path
 from PIL import Image
 
 from tests.support.labels import GtImage
-from transferline.manifest import ImageHeader, read_header
+from transferline import keys
+from transferline.manifest import ImageHeader, add_images, read_header, read_manifest
+from transferline.store.filesystem import FilesystemStore
 from transferline_converter.dataset import ImageIds
-from transferline_converter.images import ImageIndex, StoredImage, perceptual_hashes
+from transferline_converter.images import ImageIndex, Match, StoredImage, index_store, perceptual_hashes
 from transferline_converter.splits import near_duplicate_groups
 
 DIGEST = "ab" * 32
@@ -39,14 +41,50 @@ def test_rows_match_by_global_key_then_digest_then_url_then_name() -> None:
     assert index.match(ImageIds(url=f"https://labelbox/{DIGEST}.jpg?token=x")).how == "digest"
     assert index.match(ImageIds(url="https://host/pics/c-original.jpg")).image is by_url
     assert index.match(ImageIds(external_id="e.png")).how == "name"
-    assert index.match(ImageIds(file_name="e")).how == "name"  # YOLO gives stems
+    assert index.match(ImageIds(file_name="e")).how == "stem"  # YOLO gives stems
     assert index.match(ImageIds(external_id="zzz.jpg")).image is None
 
 
 def test_a_name_shared_by_two_images_is_not_guessed() -> None:
     index = ImageIndex([stored("x/cat.jpg"), stored("y/cat.jpg")])
     found = index.match(ImageIds(external_id="cat.jpg"))
-    assert found.image is None and "2 different stored images" in found.how
+    assert (found.image, found.how) == (None, "'cat.jpg' names 2 stored images (x/cat.jpg, y/cat.jpg)")
+    assert index.match(ImageIds(external_id="uploads/cat.jpg")).image is None  # the base name is no better
+    assert index.match(ImageIds(external_id="y/cat.jpg")).image is index.images[1]
+
+
+def test_names_match_whole_then_under_a_folder_then_by_base_name_then_by_stem() -> None:
+    """The order the README states: the exact path, the path under the images root (CVAT's images/<subset>/), the
+    base name when only one image has it, the name without its image suffix."""
+    train, val = stored("images/Train/img0.jpg"), stored("images/Validation/img0.jpg")
+    flat, bare = stored("116.jpg"), stored("image1.png")
+    index = ImageIndex([train, val, flat, bare, stored("img0.jpg")])
+    assert index.match(ImageIds(file_name="img0.jpg")).image is index.images[4]  # the exact path wins
+    assert index.match(ImageIds(file_name="Train/img0.jpg")) == Match(train, "name")
+    assert index.match(ImageIds(file_name="Validation/img0.jpg")) == Match(val, "name")
+    assert index.match(ImageIds(external_id="uploaded_images/116.jpg")) == Match(flat, "base name")
+    assert index.match(ImageIds(file_name="/image1")) == Match(bare, "stem")  # Label Studio paths without suffix
+    assert index.match(ImageIds(file_name="train/images/image1")) == Match(bare, "stem")
+    assert index.match(ImageIds(file_name="Test/img0.jpg")).image is None  # 3 images are called img0.jpg
+
+
+def test_a_miss_lists_the_names_it_tried() -> None:
+    found = ImageIndex([stored("a.jpg")]).match(ImageIds(external_id="uploaded_images/116.jpg"))
+    assert found.image is None
+    assert found.how.endswith("tried: 'uploaded_images/116.jpg', '116.jpg', 'uploaded_images/116', '116'")
+
+
+def test_uploaded_images_match_by_the_name_they_were_uploaded_with(tmp_path: Path) -> None:
+    """`transferline upload --images` stores images under their digest and keeps the original name in the
+    manifest: a VOC row naming the file and a YOLO row naming its stem both find it."""
+    store = FilesystemStore(tmp_path)
+    store.ensure_bucket()
+    picture = GtImage("photo_7.jpg", 40, 30, seed=3).jpeg()
+    record = add_images(store, "job", [("photo_7.jpg", picture), ("other.jpg", GtImage("o", 9, 9, 4).jpeg())])[0]
+    index = index_store(store, keys.images("job"), list(read_manifest(store, "job")))
+    assert index.match(ImageIds(file_name="photo_7.jpg")).image.sha256 == record.sha256  # VOC <filename>
+    assert index.match(ImageIds(file_name="labels/photo_7")).image.sha256 == record.sha256  # YOLO's label stem
+    assert index.match(ImageIds(file_name="photo_7")).image.read() == picture
 
 
 def test_folder_index_reads_sizes_and_skips_non_images(tmp_path: Path) -> None:

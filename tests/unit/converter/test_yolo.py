@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.labels import GtImage
 from transferline.errors import InvalidInput
 from transferline_converter.dataset import Problems, Where
 from transferline_converter.readers import ReadOptions, yolo
@@ -28,7 +29,7 @@ def test_golden_boxes_and_polygons_in_the_normalised_frame():
     assert problems.items == []
     assert result.categories == ["person", "car", "traffic light"]
     (image,) = result.images
-    assert (image.ids.file_name, image.ids.external_id) == ("img_7", "train/labels/img_7.txt")
+    assert (image.ids.file_name, image.ids.external_id) == ("train/images/img_7", None)  # where its image is
     assert (image.width, image.height) == (None, None)
     person, light, car = image.shapes
     assert (person.category, person.kind, person.frame) == ("person", "box", "normalized")
@@ -41,7 +42,7 @@ def test_golden_boxes_and_polygons_in_the_normalised_frame():
 
 def test_an_empty_label_file_is_an_unlabelled_image():
     result, problems = read_files({"classes.txt": CLASSES, "labels/empty.txt": b"", "labels/a.txt": b"0 .5 .5 .1 .1"})
-    assert {row.ids.file_name: len(row.shapes) for row in result.images} == {"empty": 0, "a": 1}
+    assert {row.ids.file_name: len(row.shapes) for row in result.images} == {"images/empty": 0, "images/a": 1}
     assert problems.items == []
 
 
@@ -128,8 +129,43 @@ def test_darknet_layout_ignores_image_lists_and_notes_them():
     }
     assert yolo.sniff(export(files))
     result, problems = read_files(files)
-    assert [(row.ids.file_name, [s.category for s in row.shapes]) for row in result.images] == [("a", ["car"])]
+    rows = [(row.ids.file_name, [s.category for s in row.shapes]) for row in result.images]
+    assert rows == [("obj_train_data/a", ["car"])]  # the image sits beside its label
     assert any("train.txt" in note for note in result.notes) and problems.items == []
+
+
+@pytest.mark.parametrize(
+    ("label", "image"),
+    [
+        ("train/labels/x.txt", "train/images/x"),  # Roboflow
+        ("labels/val/x.txt", "images/val/x"),  # Ultralytics
+        ("data/labels/labels/x.txt", "data/labels/images/x"),  # only the last `labels` folder turns
+        ("x.txt", "x"),
+    ],
+)
+def test_a_label_file_names_its_image_as_ultralytics_pairs_them(label, image):
+    assert yolo.image_path(label) == image
+
+
+def test_an_export_with_its_own_images_reads_their_sizes_and_names():
+    """Roboflow's layout: split/images beside split/labels; the same stem in two splits stays two images."""
+    pictures = {
+        f"{split}/images/x.jpg": GtImage("x.jpg", 30 + n, 20 + n, seed=n).jpeg()
+        for n, split in enumerate(("train", "valid"))
+    }
+    labels = {
+        "train/labels/x.txt": b"0 .5 .5 .1 .1\n",
+        "valid/labels/x.txt": b"1 .5 .5 .1 .1\n",
+        "test/labels/y.txt": b"",
+    }
+    result, problems = read_files({"data.yaml": b"names: [person, car]\n", **pictures, **labels})
+    assert [(row.ids.file_name, row.width, row.height) for row in result.images] == [
+        ("test/images/y", None, None),
+        ("train/images/x.jpg", 30, 20),
+        ("valid/images/x.jpg", 31, 21),
+    ]
+    assert "1 label files have no image beside them in the export (looked for test/images/y.*)" in result.notes
+    assert problems.items == []
 
 
 def test_non_utf8_label_file_is_invalid_input_naming_it():
