@@ -157,7 +157,8 @@ CODES = {
     "nan-coordinate": "a coordinate is NaN or infinite; the object was dropped",
     "unknown-geometry": "an object has no geometry this converter reads; the object was dropped",
     "invalid-wkt": "a WKT geometry does not parse; the object was dropped",
-    "self-intersecting": "a polygon crosses itself; the object was dropped",
+    "self-intersecting": "a polygon crosses itself: its valid parts replace it when their area is within 1 % (or 1 px²)"
+    " of the drawn one, else the object was dropped",
     "degenerate-shape": "a shape with fewer than 3 distinct points or zero area; the object was dropped",
     "out-of-bounds": "a shape extends outside its image; clipped or dropped as configured",
     "bbox-polygon-mismatch": "a bbox does not match the bounds of its segmentation",
@@ -166,7 +167,7 @@ CODES = {
     "empty-class": "an object with no class name; the object was dropped",
     "duplicate-id": "an id used more than once",
     "bad-reference": "an annotation points at an image or category that does not exist",
-    "bad-id": "an id that is not a positive integer (pycocotools scores annotation id 0 as AP 0)",
+    "bad-id": "an id pycocotools or TF cannot use (annotation id 0 scores AP 0; image ids may start at 0)",
     "area-mismatch": "an annotation's area differs from the area of its shape",
     "image-unlabeled": "an image with no objects (kept as a background image)",
     "image-not-in-export": "a stored image that no export row labels",
@@ -178,4 +179,5 @@ CODES = {
     "duplicate-row": "two rows label the same image; the first was kept",
     "near-duplicate": "images that look the same were kept in one split",
     "missing-field": "an optional field is missing; its default was assumed (COCO iscrowd: 0)",
+    "undated-row": "a legacy Labelbox row in the 2018 form has no readable Created At; its y was read from the bottom",
 }

@@ -52,6 +52,7 @@ def render(report: dict[str, Any], limit: int = 30) -> str:
         "",
         _sizes_line(report),
         "",
+        *(f"Note: {note}\n" for note in report.get("notes", [])),
         f"## Problems: {report['problems']['errors']} errors, {report['problems']['warnings']} warnings",
     ]
     for code, found in report["problems"]["by_code"].items():

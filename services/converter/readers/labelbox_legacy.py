@@ -1,8 +1,9 @@
 """Labelbox's legacy JSON export (Export V1): a JSON array with one object per label.
 
 Two generations share the file. Since 2019 `Label` is `{objects, classifications}` in pixels from the top-left.
-The 2018 editors wrote `Label` as class name -> geometry (WKT text or x/y lists) with y measured up from the bottom
-of the image; those shapes keep that frame here and `build` flips them once it knows each image's height.
+The 2018 editors wrote `Label` as class name -> geometry (WKT text or x/y lists), with y measured up from the bottom
+of the image until 2018-10-15 and from the top since (`labelbox_origin` decides per row); those shapes keep their
+frame here and `build` flips the bottom-left ones once it knows each image's height.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from transferline_converter.readers.common import (
     url_file_name,
     xy_points,
 )
+from transferline_converter.readers.labelbox_origin import Origins
 from transferline_converter.sources import ExportSource
 
 FORMAT = "labelbox-json"
@@ -59,26 +61,18 @@ def sniff(source: ExportSource) -> bool:
 def read(source: ExportSource, options: ReadOptions, problems: Problems) -> ReadResult:
     file = source.one_file("Labelbox JSON export", ".json")
     rows = load_array(file, "Labelbox JSON export is an array of label rows")
-    origin: Frame = "top-left" if options.legacy_y_origin == "top-left" else "bottom-left"
-    start, old_rows = len(problems.items), 0
+    origins = Origins(options.legacy_y_origin, problems)
+    start = len(problems.items)
     images: list[LabeledImage] = []
     for index, row in enumerate(rows, start=1):
         where = _row_where(index, row)
         try:
-            image, old_form = _read_row(row, where, origin, problems)
+            images.append(_read_row(row, index, where, origins, problems))
         except RowError as err:
             err.record(problems)
-            continue
-        images.append(image)
-        old_rows += old_form
     if not images:
         raise InvalidInput(f"{file.name}: no label row could be read{first_problem(problems, start)}")
-    notes = []
-    if old_rows:
-        notes.append(
-            f"{old_rows} of {len(rows)} rows use Labelbox's 2018 class -> geometry label; their y is read as "
-            f"measured from the {origin.split('-')[0]} of the image (legacy_y_origin={options.legacy_y_origin})"
-        )
+    notes = [note] if (note := origins.note(len(rows))) else []
     categories = list(dict.fromkeys(shape.category for image in images for shape in image.shapes))
     return ReadResult(FORMAT, images, categories, notes)
 
@@ -104,8 +98,7 @@ def _row_where(index: int, row: Any) -> Where:
     return Where(f"row {index} (ID {label_id})" if isinstance(label_id, str) else f"row {index}")
 
 
-def _read_row(row: Any, where: Where, origin: Frame, problems: Problems) -> tuple[LabeledImage, bool]:
-    """The row as an image, and whether its label was in the 2018 form."""
+def _read_row(row: Any, number: int, where: Where, origins: Origins, problems: Problems) -> LabeledImage:
     if not isinstance(row, dict):
         raise RowError(where, f"expected a label object, got {json_kind(row)}")
     url = optional(row, "Labeled Data", str, where)
@@ -118,16 +111,16 @@ def _read_row(row: Any, where: Where, origin: Frame, problems: Problems) -> tupl
     label, at = row["Label"], where.at("Label")
     if label == "Skip" or optional(row, "Skipped", bool, where):
         image.skipped = True
-        return image, False
+        return image
     if label is None or label == {}:
-        return image, False  # opened and submitted with nothing drawn: a background image
+        return image  # opened and submitted with nothing drawn: a background image
     if not isinstance(label, dict):
         raise RowError(at, f'expected an object or "Skip", got {json_kind(label)}')
     if OBJECT_FORM_KEYS & label.keys():
         _read_objects(label, at, image, problems)
-        return image, False
-    _read_2018(label, at, origin, image, problems)
-    return image, True
+    else:
+        _read_2018(label, at, origins.frame(row, number, where), image, problems)
+    return image
 
 
 def _read_objects(label: dict[str, Any], where: Where, image: LabeledImage, problems: Problems) -> None:

@@ -1,7 +1,7 @@
 """A `GtDataset` as a Labelbox legacy JSON export (Export V1), in the current or one of the 2018 label forms.
 
-The 2018 forms measured y up from the bottom of the image and had no box tool, so they write y_b = H - y and
-boxes as 4-point polygons.
+The 2018 forms measured y up from the bottom of the image (until 2018-10-15) and had no box tool, so they write
+y_b = H - y and boxes as 4-point polygons, dated before that day.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def _row(index: int, image: GtImage, form: str) -> dict[str, Any]:
         "External ID": image.file_name,
         "Label": label,
         "Created By": "labeller@images.test",
+        "Created At": "2019-06-11T14:57:50.000Z" if form == "objects" else "2018-06-04T10:11:12.000Z",
         "Project Name": "transferline tests",
         "Dataset Name": "generated",
         "Skipped": False,

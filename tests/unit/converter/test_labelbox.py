@@ -21,6 +21,7 @@ from transferline_converter.readers import labelbox_ndjson as ndjson
 from transferline_converter.sources import ExportFile, ExportSource
 
 URL = "https://storage.test/photos/a.jpg"
+DATED_2018 = {"Created At": "2018-06-04T10:11:12.000Z"}  # before Labelbox stopped measuring y from the bottom
 MASK = "https://api.labelbox.com/masks/feature/f3?token=abc"
 
 
@@ -117,22 +118,22 @@ def test_object_classifications_become_shape_attributes():
 
 def test_wkt_v2_is_one_shape_per_polygon_in_the_bottom_left_frame_with_exact_numbers():
     wkt = "MULTIPOLYGON (((10 20, 50 20, 50 60.25, 10 60.25, 10 20)), ((0 0, 5 0, 5 5, 0 0)))"
-    result, problems = read_legacy([row({"Car": wkt})])
+    result, problems = read_legacy([row({"Car": wkt}, **DATED_2018)])
     (image,) = result.images
     assert problems.items == []
     assert [(s.category, s.kind, s.frame, s.box) for s in image.shapes] == [("Car", "polygon", "bottom-left", None)] * 2
     assert rings(image) == [[[(10, 20), (50, 20), (50, 60.25), (10, 60.25)]], [[(0, 0), (5, 0), (5, 5)]]]
     assert image.shapes[1].where.field == "Label.Car (polygon 2)"
     assert result.notes == [
-        "1 of 1 rows use Labelbox's 2018 class -> geometry label; their y is read as measured from the bottom "
-        "of the image (legacy_y_origin=auto)"
+        "1 of 1 rows use Labelbox's 2018 class -> geometry label, read by their Created At (legacy_y_origin=auto): "
+        "1 (row 1) created before 2018-10-15, when Labelbox measured y from the bottom: y read from the bottom"
     ]
 
 
 def test_wkt_v3_multipolygon_is_one_object_and_holes_are_dropped_with_a_warning():
     holed = "POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0), (2 2, 4 2, 4 4, 2 2))"
     two = "MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)), ((5 5, 6 5, 6 6, 5 5)))"
-    result, problems = read_legacy([row({"Car": [{"geometry": holed}, {"geometry": two}]})])
+    result, problems = read_legacy([row({"Car": [{"geometry": holed}, {"geometry": two}]}, **DATED_2018)])
     image = result.images[0]
     assert rings(image) == [
         [[(0, 0), (10, 0), (10, 10), (0, 10)]],
@@ -151,7 +152,7 @@ def test_xy_forms_points_and_2018_answers():
         "select_the_cup_models": ["model_3"],
         "is_it_day": "yes",
     }
-    result, problems = read_legacy([row(label)])
+    result, problems = read_legacy([row(label, **DATED_2018)])
     image = result.images[0]
     assert problems.items == []
     assert [(s.category, s.kind, s.frame) for s in image.shapes] == [
