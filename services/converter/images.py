@@ -104,6 +104,8 @@ class ImageIndex:
                         break
         if ambiguous:
             return ambiguous
+        if not self.images:
+            return Match(None, "no images were given to match")
         tried = list(dict.fromkeys(t for name in names for stem in (False, True) for t in _tails(name, stem)))
         shown = ", ".join(repr(t) for t in tried[:6]) + (f" and {len(tried) - 6} more" if len(tried) > 6 else "")
         return Match(None, f"no stored image has its global key, digest or URL, nor a name it tried: {shown or 'none'}")
