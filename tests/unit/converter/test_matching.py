@@ -132,3 +132,22 @@ def test_label_studio_paths_without_a_suffix_match_by_stem(tmp_path: Path) -> No
     code, coco, report = convert(tmp_path, export, dataset.write_images(tmp_path / "images"))
     assert code == 0 and report["problems"]["errors"] == 0
     assert [i["file_name"] for i in coco["images"]] == [i.file_name for i in dataset.images]
+
+
+def test_a_split_list_of_cvat_subset_names_keeps_the_subsets_as_splits(tmp_path: Path) -> None:
+    """What the report's note suggests works: the names <subset>/<name> place each task's images in its split."""
+    subsets = project()
+    export = write_files(tmp_path / "export", cvat.write_project(subsets, with_images=True))
+    listed = {
+        split: [f"{subset}/{i.file_name}" for i in subsets[subset].images]
+        for split, subset in (("train", "Train"), ("val", "Validation"), ("test", "Test"))
+    }
+    (tmp_path / "splits.json").write_text(json.dumps(listed))
+    out = tmp_path / "out"
+    args = ["convert", str(export), "--images", str(export), "--split-list", str(tmp_path / "splits.json")]
+    assert main([*args, "--out", str(out)]) == 0
+    for split, names in listed.items():
+        coco = json.loads((out / f"coco_{split}.json").read_text())
+        assert [i["external_id"] for i in coco["images"]] == names
+    report = json.loads((out / "report.json").read_text())
+    assert any("CVAT project subsets Train (2), Validation (2), Test (2)" in note for note in report["notes"])
