@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlsplit
 
 import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -69,8 +69,9 @@ class ImageIndex:
             if image.url:
                 self._by_url.setdefault(image.url, image)
             self._by_path.setdefault(_plain(image.file_name), image)
+            names = _names(image)
             for stem, table in enumerate(self._by_tail):
-                for tail in {t for name in _names(image) for t in _tails(name, bool(stem))}:
+                for tail in {t for name in names for t in _tails(name, bool(stem))}:
                     table[tail].append(image)
 
     def __len__(self) -> int:
@@ -190,11 +191,17 @@ def _names(image: StoredImage) -> set[str]:
 
 def _tails(name: str, stem: bool) -> list[str]:
     """`uploaded/x/116.jpg` -> [`uploaded/x/116.jpg`, `x/116.jpg`, `116.jpg`] (or the same without `.jpg` when
-    `stem`); empty, `.` and `..` parts and a leading `/` do not count."""
-    parts = [p for p in _plain(name).split("/") if p not in ("", ".", "..")]
-    if parts and stem and PurePosixPath(parts[-1]).suffix.lower() in IMAGE_SUFFIXES:
-        parts[-1] = PurePosixPath(parts[-1]).stem
+    `stem`); empty, `.` and `..` parts and a leading `/` do not count. String work only: it runs for every name
+    of every stored image."""
+    parts = [p for p in _plain(name).split("/") if p not in _NOT_PARTS]
+    if stem and parts:
+        base, dot, suffix = parts[-1].rpartition(".")
+        if base and f"{dot}{suffix}".lower() in IMAGE_SUFFIXES:
+            parts[-1] = base
     return ["/".join(parts[i:]) for i in range(len(parts))]
+
+
+_NOT_PARTS = frozenset(("", ".", ".."))
 
 
 def _digests(ids: ImageIds) -> list[str]:
@@ -205,8 +212,7 @@ def _digests(ids: ImageIds) -> list[str]:
 def _url_name(url: str | None) -> str | None:
     if not url:
         return None
-    name = PurePosixPath(unquote(urlparse(url).path)).name
-    return name or None
+    return unquote(urlsplit(url).path).rsplit("/", 1)[-1] or None
 
 
 def _plain(name: str) -> str:
