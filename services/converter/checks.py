@@ -11,8 +11,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from shapely.validation import explain_validity
-
 from transferline_converter.coco_fields import (
     TABLES,
     Box,
@@ -21,6 +19,7 @@ from transferline_converter.coco_fields import (
     fmt,
     good_id,
     good_iscrowd,
+    id_rule,
     is_key,
     number,
     read_bbox,
@@ -34,8 +33,10 @@ from transferline_converter.coco_fields import (
     row_where,
     short,
     solid_polygon,
+    usable_id,
 )
 from transferline_converter.dataset import Point, Problems, Where
+from transferline_converter.geometry import repair_polygon
 
 
 @dataclass
@@ -94,8 +95,8 @@ def rows(entries: list, kind: str, problems: Problems) -> list[tuple[dict, Any, 
         ident = row.get("id")
         if ident is None:
             problems.error("malformed-row", "id is missing", where.at("id"))
-        elif not good_id(ident):
-            problems.error("bad-id", f"id {short(ident)} is not a positive (64-bit) integer", where.at("id"))
+        elif not usable_id(kind, ident):
+            problems.error("bad-id", f"id {short(ident)} is not usable: {id_rule(kind)}", where.at("id"))
         if is_key(ident):
             if ident in seen:
                 problems.error("duplicate-id", f"{kind} id {short(ident)} is used more than once", where.at("id"))
@@ -206,14 +207,21 @@ def _check_segmentation(value: Any, size: tuple[int, int] | None, where: Where, 
 
 
 def _check_polygon(ring: list[Point], where: Where, problems: Problems) -> float:
-    """The polygon's area, after recording it when degenerate or self-intersecting."""
+    """The polygon's area (of its valid parts when it crosses itself and may be repaired), after recording it when
+    degenerate or self-intersecting."""
     polygon = solid_polygon(ring)
     if polygon is None:
         problems.error("degenerate-shape", f"polygon has {len(set(ring))} distinct points and zero area", where)
         return 0.0
-    if not polygon.is_valid:
-        problems.error("self-intersecting", f"polygon is invalid: {explain_validity(polygon)}", where)
-    return float(polygon.area)
+    if polygon.is_valid:
+        return float(polygon.area)
+    repair = repair_polygon(polygon)  # the policy convert and --repair follow, so all three agree
+    if not repair.accepted:
+        problems.error("self-intersecting", f"{repair.describe()}: redraw it", where)
+        return float(polygon.area)
+    message = f"{repair.describe()}: --repair and convert replace it by its valid parts"
+    problems.warning("self-intersecting", message, where)
+    return repair.repaired
 
 
 def _compare(

@@ -19,6 +19,14 @@ Box = tuple[float, float, float, float]
 TABLES = {"image": "images", "annotation": "annotations", "category": "categories"}
 MAX_COUNT = 2**32 - 1  # pycocotools keeps RLE counts as uint32
 LOST = object()  # what copy_value returns for a value it cannot copy
+# The lowest id of each table, and why, as checked against pycocotools 2.0.11's COCOeval: it marks a ground truth
+# as matched by storing its id, so annotation id 0 reads as never matched (AP 0); image ids are only keys to it
+# (image id 0 scores AP 1). Category 0 is fine there too, but TF Model Garden keeps class 0 for the background.
+ID_RULES = {
+    "image": (0, "image id 0 is fine for pycocotools and TF's source_id"),
+    "annotation": (1, "COCOeval reads annotation id 0 as never matched, scoring AP 0"),
+    "category": (1, "TF Model Garden keeps class 0 for the background"),
+}
 
 
 def row_name(kind: str, value: Any, index: int) -> str:
@@ -38,9 +46,19 @@ def is_key(value: Any) -> bool:
     return isinstance(value, str | int | float) and not (isinstance(value, float) and math.isnan(value))
 
 
-def good_id(value: Any) -> TypeGuard[int]:
-    """A positive integer that fits int64 (pycocotools' arrays, TF's source_id)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+def good_id(value: Any, lowest: int = 1) -> TypeGuard[int]:
+    """An integer from `lowest` that fits int64 (pycocotools' arrays, TF's source_id)."""
+    return isinstance(value, int) and not isinstance(value, bool) and lowest <= value < 2**63
+
+
+def usable_id(kind: str, value: Any) -> TypeGuard[int]:
+    """Whether `value` may be the id of a `kind` row, by the rule ID_RULES states."""
+    return good_id(value, ID_RULES[kind][0])
+
+
+def id_rule(kind: str) -> str:
+    lowest, why = ID_RULES[kind]
+    return f"{kind} ids are integers from {lowest} to 2**63 - 1 ({why})"
 
 
 def dimension(value: Any) -> int | None:

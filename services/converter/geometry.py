@@ -1,4 +1,5 @@
-"""Shape geometry in COCO pixels: frame conversion, validation, clipping, boxes, areas and RLE masks."""
+"""Shape geometry in COCO pixels: frame conversion, validation, clipping, boxes, areas and RLE masks; and the one
+policy for polygons that cross themselves, which convert, validate-coco and its --repair all follow."""
 
 from __future__ import annotations
 
@@ -9,12 +10,20 @@ import numpy as np
 import shapely
 from pycocotools import mask as rle_tools
 from shapely.geometry import MultiPolygon, Polygon, box
-from shapely.validation import explain_validity
+from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity, make_valid
 
 from transferline_converter.dataset import Frame, Point, Shape
 
 EDGE = 1e-6  # coordinates this close outside the image are on its edge (float noise), not out of it
 TINY_AREA = 1e-6  # square pixels: a polygon thinner than this is a line, whatever its float noise says
+# A polygon that crosses itself is repaired when its valid parts' area is within 1 % (or 1 px²) of the area its
+# outline encloses as drawn. Readings of such a ring differ only in its turned-back loops (the drawn, signed area
+# counts them negative, pycocotools' even-odd fill and shapely's make_valid count them positive), so inside this
+# the loops are slivers: the box, the mask and the COCO size bucket stay the annotator's, far inside COCOeval's
+# strictest match (IoU 0.95). A bow tie's lobes are not slivers: which shape was meant is for a person to say.
+REPAIR_SHARE = 0.01
+REPAIR_FLOOR = 1.0  # square pixels: under one pixel, which no mask can show
 
 
 class ShapeError(ValueError):
@@ -33,6 +42,7 @@ class Annotation:
     segmentation: list[list[float]] | dict[str, Any] | None
     area: float
     clipped: bool = False
+    repaired: tuple[str, ...] = ()  # a message for each polygon replaced by its valid parts (a warning each)
 
 
 def to_pixels(points: list[Point], frame: Frame, width: int, height: int) -> list[Point]:
@@ -69,7 +79,7 @@ def from_box(shape: Shape, width: int, height: int, clip: bool) -> Annotation:
 
 def from_polygons(shape: Shape, width: int, height: int, clip: bool) -> Annotation:
     rings = [to_pixels(ring, shape.frame, width, height) for ring in shape.polygons]
-    geometry = _valid_polygons(rings)
+    geometry, repaired = _valid_polygons(rings)
     image = box(0, 0, width, height)
     x0, y0, x1, y1 = geometry.bounds  # inside a rectangle exactly when its bounds are
     outside = x0 < -EDGE or y0 < -EDGE or x1 > width + EDGE or y1 > height + EDGE
@@ -79,14 +89,15 @@ def from_polygons(shape: Shape, width: int, height: int, clip: bool) -> Annotati
         geometry = geometry.intersection(image)
         if geometry.area <= 0:
             raise ShapeError("out-of-bounds", "polygon lies wholly outside the image")
-    parts = [p for p in getattr(geometry, "geoms", [geometry]) if isinstance(p, Polygon) and p.area > 0]
+    parts = polygon_parts(geometry)
     # Points within EDGE of the border are put on it, so nothing is ever (even by 1e-17) outside the image.
     segmentation = [
         [c for x, y in p.exterior.coords[:-1] for c in (_within(x, width), _within(y, height))] for p in parts
     ]
     xs, ys = [v for ring in segmentation for v in ring[0::2]], [v for ring in segmentation for v in ring[1::2]]
     x0, y0, x1, y1 = min(xs), min(ys), max(xs), max(ys)
-    return Annotation((x0, y0, x1 - x0, y1 - y0), segmentation, float(sum(p.area for p in parts)), clipped=outside)
+    area = float(sum(p.area for p in parts))
+    return Annotation((x0, y0, x1 - x0, y1 - y0), segmentation, area, clipped=outside, repaired=repaired)
 
 
 def from_mask(bitmap: np.ndarray) -> Annotation:
@@ -102,8 +113,51 @@ def from_mask(bitmap: np.ndarray) -> Annotation:
     )
 
 
-def _valid_polygons(rings: list[list[Point]]) -> Polygon | MultiPolygon:
-    polygons = []
+@dataclass(frozen=True)
+class Repair:
+    """A polygon that crosses itself, read as its valid parts: `parts` (outlines only: COCO polygons have no holes)
+    cover `repaired` px² where the outline as drawn encloses `drawn` (its signed area)."""
+
+    parts: tuple[Polygon, ...]
+    drawn: float
+    repaired: float
+    why: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.repaired > 0 and abs(self.repaired - self.drawn) <= self.allowed
+
+    @property
+    def allowed(self) -> float:
+        return max(REPAIR_FLOOR, REPAIR_SHARE * self.drawn)
+
+    def describe(self) -> str:
+        if self.repaired <= 0:
+            return f"polygon crosses itself ({self.why}) and has no valid part with an area"
+        verdict = "within" if self.accepted else "more than"
+        return (
+            f"polygon crosses itself ({self.why}): its valid parts cover {self.repaired:g} px² against {self.drawn:g}"
+            f" as drawn ({verdict} the {self.allowed:.3g} px² allowed: 1 % or 1 px²)"
+        )
+
+
+def repair_polygon(polygon: Polygon) -> Repair:
+    """The policy for an invalid polygon: `.accepted` says whether its valid parts may stand in for it."""
+    parts = tuple(Polygon(part.exterior) for part in polygon_parts(make_valid(polygon)))
+    return Repair(parts, float(polygon.area), float(sum(part.area for part in parts)), explain_validity(polygon))
+
+
+def polygon_parts(geometry: BaseGeometry) -> list[Polygon]:
+    """The polygons with area inside any geometry (make_valid and clipping may add lines, points, collections)."""
+    if isinstance(geometry, Polygon):
+        return [geometry] if geometry.area > 0 else []
+    return [part for member in getattr(geometry, "geoms", []) for part in polygon_parts(member)]
+
+
+def _valid_polygons(rings: list[list[Point]]) -> tuple[Polygon | MultiPolygon, tuple[str, ...]]:
+    """The rings as one valid geometry, with a message for each ring repaired by the policy above."""
+    polygons: list[Polygon] = []
+    repaired: list[str] = []
     for ring in rings:
         distinct = list(dict.fromkeys(ring))
         if len(distinct) < 3:
@@ -111,10 +165,16 @@ def _valid_polygons(rings: list[list[Point]]) -> Polygon | MultiPolygon:
         polygon = Polygon(ring)
         if polygon.convex_hull.area <= TINY_AREA:
             raise ShapeError("degenerate-shape", "polygon points lie on one line (zero area)")
-        if not polygon.is_valid:
-            raise ShapeError("self-intersecting", f"polygon crosses itself: {explain_validity(polygon)}")
-        polygons.append(polygon)
-    return polygons[0] if len(polygons) == 1 else shapely.union_all(polygons)
+        if polygon.is_valid:
+            polygons.append(polygon)
+            continue
+        repair = repair_polygon(polygon)
+        if not repair.accepted:
+            raise ShapeError("self-intersecting", f"{repair.describe()}: redraw it")
+        polygons.extend(repair.parts)
+        repaired.append(f"{repair.describe()}: replaced by its valid parts")
+    geometry = polygons[0] if len(polygons) == 1 else shapely.union_all(polygons)
+    return geometry, tuple(repaired)
 
 
 def _within(value: float, limit: int) -> float:

@@ -1,8 +1,8 @@
 """Repairs a COCO dict so that `check_coco` finds no errors in it, recording every change as a warning.
 
-What cannot be fixed is dropped (annotations without usable geometry or whose image or category is gone); what can
-be is rebuilt: bboxes from their segmentation (which also undoes the legacy Labelbox y-flip), clipped shapes, valid
-ids, areas and iscrowd. Pass a Problems of its own: these warnings reuse the codes `check_coco` records as errors.
+What cannot be fixed is dropped (annotations without usable geometry, with a polygon crossing itself past what
+`geometry.repair_polygon` accepts, or whose image or category is gone); what can be is rebuilt: bboxes from their
+segmentation (which also undoes the legacy Labelbox y-flip), clipped shapes, valid ids, areas and iscrowd. Pass a Problems of its own: these warnings reuse the codes `check_coco` records as errors.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from shapely.geometry import Polygon, box
-from shapely.validation import make_valid
+from shapely.geometry import MultiPolygon, box
+from shapely.geometry.base import BaseGeometry
 
 from transferline_converter.coco_fields import (
     TABLES,
@@ -21,8 +21,8 @@ from transferline_converter.coco_fields import (
     copy_row,
     dimension,
     fmt,
-    good_id,
     good_iscrowd,
+    id_rule,
     is_key,
     number,
     points_of,
@@ -38,8 +38,10 @@ from transferline_converter.coco_fields import (
     row_where,
     short,
     solid_polygon,
+    usable_id,
 )
 from transferline_converter.dataset import Problems, Where
+from transferline_converter.geometry import polygon_parts, repair_polygon
 from transferline_converter.readers.common import RowError
 
 GEOMETRY = ("bbox", "segmentation", "area", "iscrowd")
@@ -133,16 +135,17 @@ def _image(row: Any, where: Where, problems: Problems) -> dict | None:
 def _renumber(kept: list[dict], olds: list[tuple[Any, Where]], kind: str, problems: Problems) -> list[int]:
     """Sets and returns the ids of `kept`, whose old ids `olds` holds: valid ones kept (so references from outside
     still hold); bad and repeated ones get fresh ids after the rest."""
-    taken = {ident for ident, _ in olds if good_id(ident)}
+    taken = {ident for ident, _ in olds if usable_id(kind, ident)}
     after = max(taken, default=0)
     ids, used = [], set()
     for ident, where in olds:
-        if good_id(ident) and ident not in used:
+        if usable_id(kind, ident) and ident not in used:
             ids.append(ident)
         else:
             after += 1
             ids.append(after)
-            message = f"{kind} id {short(ident)} is not a positive integer or is taken: now {after}"
+            why = "is taken" if usable_id(kind, ident) else f"is not usable ({id_rule(kind)})"
+            message = f"{kind} id {short(ident)} {why}: now {after}"
             problems.warning("bad-id", message, where.at("id"))
         used.add(ids[-1])
     for row, new in zip(kept, ids, strict=True):
@@ -199,7 +202,11 @@ def _shape(
     """(segmentation, bbox, area): the bbox is rebuilt from a usable segmentation, else clipped to the image."""
     given = ann.get("bbox")
     bbox = None if given is None else recorded(lambda: read_bbox(given, where.at("bbox")), problems, "bbox ignored")
-    found = _segmentation(ann.get("segmentation"), width, height, where.at("segmentation"), problems)
+    try:
+        found = _segmentation(ann.get("segmentation"), width, height, where.at("segmentation"), problems)
+    except RowError as refused:  # a polygon too far from valid to guess at: dropped whole, as convert drops it
+        problems.warning(refused.code, f"{refused.message}: annotation dropped", refused.where)
+        return None
     if found is not None:
         if bbox is not None:
             _note_rebuilt(bbox, found[1], height, where.at("bbox"), problems, tolerance)
@@ -243,7 +250,8 @@ def _rle(value: dict, width: int, height: int, where: Where, problems: Problems)
 
 
 def _ring(value: Any, width: int, height: int, where: Where, problems: Problems) -> list[list[float]]:
-    """One COCO polygon as the rings to keep: itself when sound, else its valid parts inside the image."""
+    """One COCO polygon as the rings to keep: itself when sound, else its valid parts inside the image; RowError
+    when it crosses itself beyond what the repair policy (geometry.repair_polygon) accepts."""
     points = recorded(lambda: read_ring(value, where), problems, "polygon dropped")
     if points is None:
         return []
@@ -251,18 +259,20 @@ def _ring(value: Any, width: int, height: int, where: Where, problems: Problems)
     if polygon is None:
         problems.warning("degenerate-shape", "polygon has zero area: dropped", where)
         return []
-    geometry = polygon
+    geometry: BaseGeometry = polygon
     if not polygon.is_valid:
-        geometry = make_valid(polygon)
-        problems.warning("self-intersecting", "polygon crosses itself: replaced by its valid parts", where)
+        repair = repair_polygon(polygon)  # the policy check_coco and convert follow
+        if not repair.accepted:
+            raise RowError(where, repair.describe(), code="self-intersecting")
+        geometry = MultiPolygon(repair.parts)
+        problems.warning("self-intersecting", f"{repair.describe()}: replaced by its valid parts", where)
     x0, y0, x1, y1 = geometry.bounds
     if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
         geometry = geometry.intersection(box(0, 0, width, height))
         problems.warning("out-of-bounds", f"polygon clipped to the {width}x{height} image", where)
     if geometry is polygon:
         return [list(value)]
-    # COCO polygons have no holes: each part's outline is kept
-    parts = [g for g in getattr(geometry, "geoms", [geometry]) if isinstance(g, Polygon) and g.area > 0]
+    parts = polygon_parts(geometry)  # their outlines are kept: COCO polygons have no holes
     # GEOS may leave a clipped vertex a hair outside the edge, and TF's converter skips boxes past the edge
     rings = [[(min(max(x, 0.0), width), min(max(y, 0.0), height)) for x, y in p.exterior.coords[:-1]] for p in parts]
     return [[float(c) for point in ring for c in point] for ring in rings]

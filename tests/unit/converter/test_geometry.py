@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pycocotools import mask as rle_tools
+from shapely.geometry import Polygon
 
 from transferline_converter.dataset import Shape, Where
-from transferline_converter.geometry import ShapeError, from_box, from_mask, from_polygons
+from transferline_converter.geometry import ShapeError, from_box, from_mask, from_polygons, repair_polygon
 
 HERE = Where("row 1", "objects[0]")
 
@@ -63,6 +64,36 @@ def test_bad_polygons_name_their_problem(points, code) -> None:
     with pytest.raises(ShapeError) as found:
         from_polygons(polygon(points), 100, 100, clip=True)
     assert found.value.code == code
+
+
+def figure_eight(r: float, scale: float = 1.0) -> list[tuple[float, float]]:
+    """A 2500 px² triangle whose outline crosses itself at (50, 50) into a turned-back r² px² loop (all x scale²)."""
+    return [(x * scale, y * scale) for x, y in [(0, 0), (0, 100), (50 + r, 50 - r), (50 + r, 50 + r)]]
+
+
+@pytest.mark.parametrize(
+    ("points", "accepted"),
+    [
+        (figure_eight(0.5), True),  # a sliver: drawn 2499.75, repaired 2500.25
+        (figure_eight(3), True),  # 18 px² apart, within 1 % of 2491
+        (figure_eight(4), False),  # 32 px² apart, past 1 % of 2484
+        (figure_eight(10, scale=0.06), True),  # 0.72 px² apart: 8 % of a 8.6 px² shape, but under a pixel
+        (figure_eight(50), False),  # a bow tie: its lobes cancel as drawn
+    ],
+)
+def test_a_polygon_crossing_itself_is_repaired_only_within_1_percent_or_1_px(points, accepted) -> None:
+    repair = repair_polygon(Polygon(points))
+    assert repair.drawn == pytest.approx(abs(Polygon(points).area))
+    assert repair.repaired == pytest.approx(sum(part.area for part in repair.parts))
+    assert repair.accepted is accepted
+    if accepted:
+        found = from_polygons(polygon(points), 200, 200, clip=True)
+        assert found.area == pytest.approx(repair.repaired) and len(found.segmentation) == 2  # both lobes kept
+        assert len(found.repaired) == 1 and "replaced by its valid parts" in found.repaired[0]
+        return
+    with pytest.raises(ShapeError) as refused:
+        from_polygons(polygon(points), 200, 200, clip=True)
+    assert refused.value.code == "self-intersecting" and "redraw it" in str(refused.value)
 
 
 def test_polygon_clipped_to_the_image_keeps_box_and_segmentation_consistent() -> None:
