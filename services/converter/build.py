@@ -11,9 +11,10 @@ from transferline.errors import InvalidInput
 from transferline_converter.coco_categories import coco_id
 from transferline_converter.dataset import LabeledImage, Problems, ReadResult, Severity, Shape
 from transferline_converter.geometry import Annotation, ShapeError, from_box, from_mask, from_polygons
-from transferline_converter.images import ImageIndex, StoredImage
+from transferline_converter.images import ImageIndex, Match, StoredImage
 from transferline_converter.masks import MaskSource
 
+NO_IMAGES = Match(None, "no stored images were given")
 _WARNINGS = {"degenerate-shape", "out-of-bounds", "unsupported-shape"}  # dropped by policy, not broken input
 
 
@@ -59,7 +60,8 @@ class _Builder:
             self._add_shape(shape, image, row)
 
     def _image_entry(self, row: LabeledImage) -> dict[str, Any] | None:
-        match = self.index.match(row.ids)
+        # With no stored images and none required, nothing can match: the export's names and sizes stand.
+        match = self.index.match(row.ids) if self.index.images or self.options.require_images else NO_IMAGES
         stored = match.image
         if stored is None and (self.options.require_images or not (row.width and row.height)):
             need = "was never downloaded" if self.options.require_images else "has no size in the export"

@@ -18,18 +18,42 @@ Severity = Literal["error", "warning", "info"]
 Point = tuple[float, float]
 
 
-@dataclass(frozen=True)
 class Where:
-    """Where a value came from, for messages a person can act on: `row 3 (ID l1)`, `Label.objects[2].bbox`."""
+    """Where a value came from, for messages a person can act on: `row 3 (ID l1)`, `Label.objects[2].bbox`.
 
-    row: str
-    field: str = ""
+    Readers make one for every field they read, and almost none is ever shown, so `at` only links the child to
+    its parent and the dotted path is joined when someone reads `field` (in profiles of large exports, building
+    the text eagerly cost as much as parsing the JSON).
+    """
+
+    __slots__ = ("_child", "_parent", "row")
+
+    def __init__(self, row: str, field: str = "") -> None:
+        self.row, self._parent, self._child = row, None, field
+
+    @property
+    def field(self) -> str:
+        if self._parent is None:
+            return self._child
+        parent = self._parent.field
+        if self._child.startswith("[") or not parent:
+            return parent + self._child
+        return f"{parent}.{self._child}"
 
     def at(self, child: str) -> Where:
         """The same row, one field deeper (`objects[2]` then `.bbox`)."""
-        if child.startswith("[") or not self.field:
-            return Where(self.row, self.field + child)
-        return Where(self.row, f"{self.field}.{child}")
+        deeper = Where.__new__(Where)
+        deeper.row, deeper._parent, deeper._child = self.row, self, child
+        return deeper
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Where) and (self.row, self.field) == (other.row, other.field)
+
+    def __hash__(self) -> int:
+        return hash((self.row, self.field))
+
+    def __repr__(self) -> str:
+        return f"Where({self.row!r}, {self.field!r})"
 
     def __str__(self) -> str:
         return f"{self.row}, field {self.field}" if self.field else self.row

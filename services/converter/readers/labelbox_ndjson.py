@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from transferline.errors import InvalidInput
@@ -62,7 +64,31 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
     if not images:
         raise InvalidInput(f"{file.name}: no data row could be read{first_problem(problems, start)}")
     categories = list(dict.fromkeys(shape.category for image in images for shape in image.shapes))
-    return ReadResult(FORMAT, images, categories)
+    return ReadResult(FORMAT, images, categories, _name_rows(images))
+
+
+def _name_rows(images: list[LabeledImage]) -> list[str]:
+    """Each row's file name: its external_id, else (or when another row has the same external_id) its global key,
+    else the storage name that row_data ends in; and a note when that differs from the URL's own name."""
+    counts = Counter(image.ids.external_id for image in images)
+    named: Counter[str] = Counter()
+    for image in images:
+        ids = image.ids
+        key = "external_id" if ids.external_id and counts[ids.external_id] == 1 else "global_key"
+        name = getattr(ids, key)
+        if name:
+            if not (ids.url or "").split("?", 1)[0].endswith("/" + name):  # cheap: no URL parsing
+                named[key] += 1
+        else:
+            name = url_file_name(ids.url)
+        image.ids = replace(ids, file_name=name)
+    if not named:
+        return []
+    said = " and ".join(f"{n} by data_row.{key}" for key, n in named.items())
+    return [
+        f"where no stored image gives the file name, rows are named by their Labelbox name ({said}) rather than the "
+        "storage name that row_data ends in; row_data is kept as coco_url"
+    ]
 
 
 def _first_line(data: bytes) -> bytes:
@@ -87,7 +113,8 @@ def _row(value: Any, where: Where, problems: Problems) -> LabeledImage:
     external_id = optional(data_row, "external_id", str, at)
     if not (global_key or url or external_id):
         raise RowError(at, "names no image: no global_key, row_data or external_id")
-    ids = ImageIds(global_key=global_key, url=url, external_id=external_id, file_name=url_file_name(url))
+    # file_name is set once every row is read (_name_rows): the name a person gave the row, not the storage name.
+    ids = ImageIds(global_key=global_key, url=url, external_id=external_id)
     image = LabeledImage(where, ids, *_size(value, where))
     picked = _pick_label(value, where, problems)
     if picked is not None:
