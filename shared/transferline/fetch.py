@@ -9,6 +9,10 @@ aim a service at internal hosts or hold it forever.
 - The body is capped: a Content-Length over the cap is refused before reading, and reading stops past it.
 - Headers that carry secrets (`ScopedHeader`) go only to the hosts they belong to, checked on every hop.
 - Every failure is one `FetchError` whose `reason` is one of `REASONS`.
+- A host written as a number in any spelling `inet_aton` accepts (decimal `2130706433`, octal `0177.1`, hex
+  `0x7f.1`, short `127.1`) is read as the address it means, never looked up, and checked like any other
+  (`host_address`, `refused_host`): the spelling cannot get a refused address past the guard.
+- `download` streams the body into a file the caller gives (a temp file), so memory stays bounded.
 
 Proxy variables (HTTP_PROXY, ...) are not used: the checked address is the one connected to.
 """
@@ -16,14 +20,16 @@ Proxy variables (HTTP_PROXY, ...) are not used: the checked address is the one c
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from http.client import HTTPException
-from typing import NoReturn
+from typing import NoReturn, Protocol
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 from requests.certs import where as ca_bundle
@@ -52,15 +58,26 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # IPv6 forms that carry an IPv4 address a gateway may forward to: a private one behind them is as internal.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_INET_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")  # what inet_aton reads as a number
 _FLAGS = ("is_unspecified", "is_loopback", "is_link_local", "is_multicast", "is_reserved", "is_private")
+
+
+class Sink(Protocol):
+    """Where `Fetcher.download` writes a body (a file, or a file that hashes as it writes)."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 class FetchError(TransferlineError):
     """A fetch that did not return a body; `reason` is one of REASONS (stable, for counters and tests)."""
 
-    def __init__(self, reason: str, url: str, detail: str, status: int | None = None) -> None:
+    def __init__(
+        self, reason: str, url: str, detail: str, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"GET {redacted(url)}: {detail}")
         self.reason, self.url, self.status = reason, url, status
+        self.detail = detail
+        self.retry_after = retry_after  # seconds the server asked to wait (Retry-After on a 429 or 503)
 
     @property
     def transient(self) -> bool:
@@ -75,7 +92,8 @@ class Fetched:
     url: str  # after redirects
     status: int
     headers: Mapping[str, str]
-    content: bytes
+    content: bytes  # empty when the body went to a file (`Fetcher.download`)
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -129,6 +147,44 @@ def blocked(address: Address, allow: Sequence[Network] = ()) -> str | None:
     return None if address.is_global else "not-global"  # e.g. 100.64.0.0/10, carrier-grade NAT
 
 
+def host_address(host: str) -> Address | None:
+    """The address a URL's host names when it is a number in any spelling a resolver accepts (IPv6, dotted,
+    decimal, octal, hex, 1-3 part short forms), else None (a name, to be resolved)."""
+    host = host.strip("[]").rstrip(".")
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    try:
+        numbers = [_inet_number(part) for part in parts]
+    except ValueError:
+        return None
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(parts)):
+        return None
+    value = sum(n << (8 * (3 - i)) for i, n in enumerate(head)) + last
+    return ipaddress.IPv4Address(value)
+
+
+def _inet_number(part: str) -> int:
+    """One part of an inet_aton spelling: 0x.. hex, 0.. octal, else decimal; ValueError when none."""
+    if not _INET_PART.fullmatch(part):
+        raise ValueError(part)
+    if part[:2].lower() == "0x":
+        return int(part[2:] or "0", 16)
+    return int(part, 8) if part.startswith("0") else int(part)
+
+
+def refused_host(host: str, allow: Sequence[Network] = ()) -> str | None:
+    """Why a URL host that is an address (in any spelling) may not be fetched, or None when it may or when it is a
+    name (names are judged by what they resolve to, every hop)."""
+    address = host_address(host)
+    return None if address is None else blocked(address, allow)
+
+
 def _embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
     if not isinstance(address, ipaddress.IPv6Address):
         return None
@@ -168,10 +224,17 @@ class Fetcher:
         self.user_agent = user_agent
 
     def get(self, url: str) -> Fetched:
+        return self._fetch(url, None)
+
+    def download(self, url: str, sink: Sink) -> Fetched:
+        """GET into `sink` (a temp file): the body is never held whole in memory; `size` says how much came."""
+        return self._fetch(url, sink)
+
+    def _fetch(self, url: str, sink: Sink | None) -> Fetched:
         watchdog = _Watchdog(self.deadline)
         try:
             for _ in range(self.max_redirects + 1):
-                found = self._hop(url, watchdog)
+                found = self._hop(url, watchdog, sink)
                 if isinstance(found, Fetched):
                     return found
                 url = found
@@ -179,7 +242,7 @@ class Fetcher:
             watchdog.stop()
         raise FetchError(TOO_MANY_REDIRECTS, url, f"more than {self.max_redirects} redirects")
 
-    def _hop(self, url: str, watchdog: _Watchdog) -> Fetched | str:
+    def _hop(self, url: str, watchdog: _Watchdog, sink: Sink | None) -> Fetched | str:
         """One request: the body, or the URL a redirect points at."""
         target = _Target.parse(url)
         addresses = self._addresses(target, watchdog)
@@ -187,14 +250,15 @@ class Fetcher:
             connection = self._connect(target, addresses, watchdog)
             try:
                 connection.request("GET", target.path, headers=self._request_headers(target), preload_content=False)
-                return self._answer(target, connection.getresponse(), watchdog)
+                return self._answer(target, connection.getresponse(), watchdog, sink)
             finally:
                 connection.close()
         except (OSError, HTTPException, Urllib3Error, CertificateError) as exc:
             _failed(exc, target.url, watchdog)
 
     def _addresses(self, target: _Target, watchdog: _Watchdog) -> list[Address]:
-        addresses = _resolve(target, watchdog)
+        literal = host_address(target.host)  # a number in any spelling: what it means, not a lookup
+        addresses = [literal] if literal is not None else _resolve(target, watchdog)
         for address in addresses:
             why = blocked(address, self.allow_networks)
             if why is not None:
@@ -237,28 +301,37 @@ class Fetcher:
         headers.update({h.name: h.value for h in self.headers if h.applies_to(target.url)})
         return headers
 
-    def _answer(self, target: _Target, response: BaseHTTPResponse, watchdog: _Watchdog) -> Fetched | str:
+    def _answer(
+        self, target: _Target, response: BaseHTTPResponse, watchdog: _Watchdog, sink: Sink | None
+    ) -> Fetched | str:
         location = response.headers.get("Location")
         if response.status in REDIRECTS and location:
             return urljoin(target.url, location)
         if response.status != 200:
-            raise FetchError(HTTP_STATUS, target.url, f"answered HTTP {response.status}", response.status)
-        body = self._body(target.url, response, watchdog)
-        return Fetched(target.url, response.status, dict(response.headers), body)
+            wait = _retry_after(response.headers.get("Retry-After"))
+            raise FetchError(HTTP_STATUS, target.url, f"answered HTTP {response.status}", response.status, wait)
+        body = bytearray() if sink is None else sink
+        size = self._body(target.url, response, watchdog, body)
+        content = bytes(body) if isinstance(body, bytearray) else b""
+        return Fetched(target.url, response.status, dict(response.headers), content, size)
 
-    def _body(self, url: str, response: BaseHTTPResponse, watchdog: _Watchdog) -> bytes:
+    def _body(self, url: str, response: BaseHTTPResponse, watchdog: _Watchdog, sink: bytearray | Sink) -> int:
         declared = response.headers.get("Content-Length", "").strip()
         if declared.isdigit() and (len(declared) > 19 or int(declared) > self.max_bytes):
             raise FetchError(TOO_LARGE, url, f"Content-Length {declared[:20]} is over the {_size(self.max_bytes)} cap")
-        body = bytearray()
+        size = 0
         # read1: one socket read per call, so the cap is checked as the body grows (decoded, so gzip cannot hide)
         while chunk := response.read1(CHUNK):
-            body += chunk
-            if len(body) > self.max_bytes:
+            size += len(chunk)
+            if size > self.max_bytes:
                 raise FetchError(TOO_LARGE, url, f"body is over the {_size(self.max_bytes)} cap")
+            if isinstance(sink, bytearray):
+                sink += chunk
+            else:
+                sink.write(chunk)
         if watchdog.fired:  # the watchdog's shutdown reads as a clean end of a body without a length
             raise FetchError(TIMEOUT, url, f"no whole answer within {self.deadline:g} s")
-        return bytes(body)
+        return size
 
 
 @dataclass(frozen=True)
@@ -356,6 +429,22 @@ def _failed(exc: BaseException, url: str, watchdog: _Watchdog) -> NoReturn:
     if watchdog.fired or timed_out:
         raise FetchError(TIMEOUT, url, f"no whole answer within {watchdog.seconds:g} s") from None
     raise FetchError(CONNECTION, url, f"connection failed: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the delta form; an HTTP date is read too), capped at an hour; None when absent."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), 3600.0)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return min(max(0.0, when.timestamp() - time.time()), 3600.0)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -56,6 +56,20 @@ def image_manifest(job_id: str) -> str:
     return job_prefix(job_id) + "images/manifest.jsonl"
 
 
+def download_outcomes(job_id: str) -> str:
+    """The downloader's one line per input URL (status, reason, digest)."""
+    return job_prefix(job_id) + "images/outcomes.jsonl"
+
+
+def download_summary(job_id: str) -> str:
+    return job_prefix(job_id) + "images/summary.json"
+
+
+def labelbox_import(job_id: str) -> str:
+    """Data rows for Labelbox (row_data URL, global_key = sha256), so a downloaded set goes there as it is."""
+    return job_prefix(job_id) + "images/labelbox_import.json"
+
+
 def labels(job_id: str) -> str:
     """The converter's outputs (and, under raw/, its inputs)."""
     return job_prefix(job_id) + "labels/"

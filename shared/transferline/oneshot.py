@@ -30,8 +30,11 @@ def run_stage(
     output_prefix: str,
     out: Path,
     progress: Progress | None = None,
+    outputs: Mapping[str, Path] | None = None,
 ) -> StageResult:
-    """`handle(request)` with `inputs` (key or prefix -> local path) mounted and `out` at `output_prefix`."""
+    """`handle(request)` with `inputs` (key or prefix -> local path) mounted and `out` at `output_prefix`;
+    `outputs` mounts more keys writable, for a command whose folder is laid out unlike the store (the downloader's
+    DIR/manifest.jsonl beside DIR/images/)."""
     for at, path in inputs.items():
         if not path.exists():
             raise InvalidInput(f"cannot read {path}: no such file or folder")
@@ -44,6 +47,7 @@ def run_stage(
         raise InvalidInput(f"--out {out}: cannot make the folder ({exc.strerror})") from None
     workspace = out.resolve() / WORKSPACE
     mounts = {at: Mount(path) for at, path in inputs.items()} | {output_prefix: Mount(out, writable=True)}
+    mounts |= {at: Mount(path, writable=True) for at, path in (outputs or {}).items()}
     settings = Settings.from_env().model_copy(update={"data_dir": workspace})
     store = FilesystemStore(workspace / "store", mounts)
     store.ensure_bucket()

@@ -129,8 +129,9 @@ class FilesystemStore(Store):
         return key
 
     def presigned_url(self, key: str, expires_seconds: int = 3600) -> str:
-        """There is no server in the embedded mode: the file URI is the URL (it does not expire)."""
-        return self.uri(key)
+        """There is no server in the embedded mode: the file's own URI is the URL (it does not expire); for a
+        mounted key that is the mounted file, where a one-shot command's user finds it."""
+        return self._path(key).resolve().as_uri() if self._mount_of(key) is not None else self.uri(key)
 
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)

@@ -34,7 +34,7 @@ def embedded(tmp_path, monkeypatch):
         (["publish", "records", "--set", "seed=" + "7" * 5000], "--set seed: the value is not usable JSON"),
         (["publish", "records", "--set", "plan=5"], "data.plan: Input should be a valid list"),
         (["publish", "transferline.stages:"], "give an absolute module path"),
-        (["serve", "paint"], "unknown stage 'paint': installed stages are convert, records, train"),
+        (["serve", "paint"], "unknown stage 'paint': installed stages are "),
         (["publish", "collect"], "unknown stage 'collect'"),
     ],
 )

@@ -1,0 +1,27 @@
+"""The download stage: a job's URL list -> images/ (content-addressed), manifest, outcomes, summary."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from transferline import keys
+from transferline.stage import Stage, StageContext, StageResult
+from transferline_downloader.request import DownloadRequested
+from transferline_downloader.settings import DownloaderSettings
+
+
+class DownloadStage(Stage[DownloadRequested]):
+    name: ClassVar[str] = "download"
+    Request: ClassVar[type[DownloadRequested]] = DownloadRequested
+    settings_model: ClassVar[type[DownloaderSettings]] = DownloaderSettings
+
+    def __init__(self, settings: DownloaderSettings | None = None) -> None:
+        self.settings = settings or DownloaderSettings.from_env()
+
+    def inputs(self, request: DownloadRequested, job_id: str) -> list[str]:
+        return [keys.urls(job_id)]
+
+    def handle(self, request: DownloadRequested, ctx: StageContext) -> StageResult:
+        from transferline_downloader.job import download_job  # Pillow and imagehash: loaded for work only
+
+        return download_job(request, ctx, self.settings)
