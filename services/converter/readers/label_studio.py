@@ -102,17 +102,19 @@ def _image_value(data: dict[str, Any], where: Where) -> str:
 
 def _image_ids(value: str) -> ImageIds:
     """The URL as given, and the image's own file name: uploads lose their 8-digit prefix, local-file URLs
-    name the file in `?d=`; a plain path is the file name itself."""
+    name the file by its path under the storage root in `?d=` (kept whole: `train/1.jpg` and `val/1.jpg` are two
+    images); a plain path is the file name itself."""
     try:
         parts = urlsplit(value)
     except ValueError:
         return ImageIds(file_name=value)
     if "://" not in value and not value.startswith("/data/"):
         return ImageIds(file_name=value)
-    path = parts.path
-    if path.startswith("/data/local-files"):
-        path = parse_qs(parts.query).get("d", [path])[0]
-    name = PurePosixPath(unquote(path)).name
+    if parts.path.startswith("/data/local-files"):
+        local = parse_qs(parts.query).get("d", [""])[0].strip("/")  # parse_qs has unquoted it
+        if local:
+            return ImageIds(url=value, file_name=local)
+    name = PurePosixPath(unquote(parts.path)).name
     upload = _UPLOADED.fullmatch(name) if parts.path.startswith("/data/upload/") else None
     return ImageIds(url=value, file_name=(upload.group(1) if upload else name) or None)
 

@@ -91,7 +91,11 @@ def test_rotated_rectangle_keeps_its_pixel_sides_and_angle():
     ("image", "url", "file_name"),
     [
         ("/data/upload/7/deadbeef-street scene.png", "/data/upload/7/deadbeef-street scene.png", "street scene.png"),
-        ("/data/local-files/?d=photos/2024/a%20b.jpg", "/data/local-files/?d=photos/2024/a%20b.jpg", "a b.jpg"),
+        (
+            "/data/local-files/?d=photos/2024/a%20b.jpg",
+            "/data/local-files/?d=photos/2024/a%20b.jpg",
+            "photos/2024/a b.jpg",
+        ),
         ("https://cdn.test/x/img_1.jpg?sig=1", "https://cdn.test/x/img_1.jpg?sig=1", "img_1.jpg"),
         ("s3://bucket/dir/img_2.jpg", "s3://bucket/dir/img_2.jpg", "img_2.jpg"),
         ("folder/img_3.jpg", None, "folder/img_3.jpg"),

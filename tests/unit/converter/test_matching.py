@@ -151,3 +151,23 @@ def test_a_split_list_of_cvat_subset_names_keeps_the_subsets_as_splits(tmp_path:
         assert [i["external_id"] for i in coco["images"]] == names
     report = json.loads((out / "report.json").read_text())
     assert any("CVAT project subsets Train (2), Validation (2), Test (2)" in note for note in report["notes"])
+
+
+def test_label_studio_local_files_in_two_folders_with_one_name_stay_two_images(tmp_path: Path) -> None:
+    """Local-files storage names the image by its path under the storage root: train/img_0000.jpg and
+    val/img_0000.jpg are different pictures, each found in its own folder."""
+    splits = {"train": make_dataset(seed=1, images=1), "val": make_dataset(seed=2, images=1)}
+    tasks = []
+    for split, dataset in splits.items():
+        [task] = json.loads(label_studio.write(dataset)[label_studio.FILE_NAME])
+        task["id"] = len(tasks) + 1
+        task["data"]["image"] = f"/data/local-files/?d={split}/{dataset.images[0].file_name}"
+        tasks.append(task)
+        dataset.write_images(tmp_path / "images" / split)
+    export = tmp_path / "tasks.json"
+    export.write_text(json.dumps(tasks))
+    code, coco, report = convert(tmp_path, export, tmp_path / "images")
+    assert code == 0 and report["problems"]["errors"] == 0
+    assert [(i["file_name"], i["sha256"]) for i in coco["images"]] == [
+        (f"{split}/img_0000.jpg", dataset.images[0].sha256) for split, dataset in splits.items()
+    ]
