@@ -46,9 +46,11 @@ class Match:
     how: str  # "global key", "digest", "url", "name", "base name", "stem", or why nothing matched
 
 
-# How a row's names are tried, most trusted first: the whole name (the stored path, or its end: `train/a.jpg`
-# under `images/train/a.jpg`), then with the row's leading folders dropped (`uploaded/a.jpg` -> `a.jpg`), then
-# the same two without the image suffix (`/image1`, YOLO's `labels/x.txt` -> `x`).
+# How a row's names are tried, most trusted first: the whole name, as a stored path or its end (`train/a.jpg`
+# finds `images/train/a.jpg`); then with the row's leading folders dropped (`uploaded/a.jpg` finds a stored
+# `a.jpg`), only where the stored path is then the whole rest: when both sides have folders of their own and they
+# differ (`Test/a.jpg` against `images/Train/a.jpg`), they are different images; then the same two without the
+# image suffix (`/image1`, a YOLO label's `train/images/x`).
 _STEPS = (("name", False, False), ("base name", False, True), ("stem", True, False), ("stem", True, True))
 
 
@@ -59,8 +61,9 @@ class ImageIndex:
         self.images = list(images)
         self._by_key: dict[str, StoredImage] = {}
         self._by_url: dict[str, StoredImage] = {}
-        self._by_path: dict[str, StoredImage] = {}
-        # every trailing part of each name (`a/b/c.jpg`, `b/c.jpg`, `c.jpg`), with and without its image suffix
+        # by each name's whole path, and by every trailing part of it (`a/b/c.jpg`, `b/c.jpg`, `c.jpg`); each
+        # table once with the image suffix and once without
+        self._at_path: tuple[defaultdict[str, list[StoredImage]], ...] = (defaultdict(list), defaultdict(list))
         self._by_tail: tuple[defaultdict[str, list[StoredImage]], ...] = (defaultdict(list), defaultdict(list))
         for image in self.images:
             for key in (image.global_key, image.sha256, image.file_name):
@@ -68,11 +71,16 @@ class ImageIndex:
                     self._by_key.setdefault(key, image)
             if image.url:
                 self._by_url.setdefault(image.url, image)
-            self._by_path.setdefault(_plain(image.file_name), image)
-            names = _names(image)
-            for stem, table in enumerate(self._by_tail):
-                for tail in {t for name in names for t in _tails(name, bool(stem))}:
-                    table[tail].append(image)
+            self._add_names(image)
+
+    def _add_names(self, image: StoredImage) -> None:
+        names = _names(image)
+        for stem in (0, 1):
+            tails = [_tails(name, bool(stem)) for name in names]
+            for path in {t[0] for t in tails if t}:
+                self._at_path[stem][path].append(image)
+            for tail in {tail for each in tails for tail in each}:
+                self._by_tail[stem][tail].append(image)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -86,17 +94,18 @@ class ImageIndex:
         if ids.url and ids.url in self._by_url:
             return Match(self._by_url[ids.url], "url")
         names = [n for n in (ids.external_id, ids.file_name, _url_name(ids.url)) if n]
-        exact = next((self._by_path[_plain(n)] for n in names if _plain(n) in self._by_path), None)
+        exact = next((self._by_key[_plain(n)] for n in names if _plain(n) in self._by_key), None)
         return Match(exact, "name") if exact else self._by_name(names)
 
     def _by_name(self, names: list[str]) -> Match:
         """The first step at which one of the names points at exactly one image; a name that points at several
-        is not guessed (a later step only widens the choice), and is the answer if no other name matches."""
+        is not guessed, and is the answer if no other name matches."""
         ambiguous: Match | None = None
         for how, stem, shorter in _STEPS:
+            table = self._at_path[stem] if shorter else self._by_tail[stem]
             for name in names:
                 for tail in _tails(name, stem)[1:] if shorter else _tails(name, stem)[:1]:
-                    found = self._by_tail[stem].get(tail, [])
+                    found = table.get(tail, [])
                     if len(found) == 1:
                         return Match(found[0], how)
                     if found:

@@ -53,9 +53,9 @@ def pixel_box(shape: Shape, width: int, height: int) -> tuple[float, float, floa
 
 
 def image_key(row: LabeledImage) -> str:
-    """The image name a row labels; YOLO names only the stem (the matcher matches stems)."""
+    """The image name a row labels; YOLO names only its image's path without the suffix (the matcher matches stems)."""
     assert row.ids.file_name is not None
-    return row.ids.file_name.rsplit(".", 1)[0]
+    return row.ids.file_name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 
 
 def assert_same_as_truth(result: ReadResult, dataset: GtDataset, polygons_kept: bool) -> None:

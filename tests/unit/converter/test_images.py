@@ -65,7 +65,16 @@ def test_names_match_whole_then_under_a_folder_then_by_base_name_then_by_stem() 
     assert index.match(ImageIds(external_id="uploaded_images/116.jpg")) == Match(flat, "base name")
     assert index.match(ImageIds(file_name="/image1")) == Match(bare, "stem")  # Label Studio paths without suffix
     assert index.match(ImageIds(file_name="train/images/image1")) == Match(bare, "stem")
-    assert index.match(ImageIds(file_name="Test/img0.jpg")).image is None  # 3 images are called img0.jpg
+    assert index.match(ImageIds(file_name="Test/img0.jpg")) == Match(index.images[4], "base name")  # a flat one
+
+
+def test_a_name_is_not_cut_down_to_an_image_in_another_folder() -> None:
+    """`Test/img0.jpg` is not `images/Train/img0.jpg`: both sides name a folder and they differ (a CVAT project
+    whose Test pictures were left out). Only a stored path that is the rest of the row's name counts."""
+    index = ImageIndex([stored("images/Train/img0.jpg"), stored("photos/116.jpg")])
+    assert index.match(ImageIds(file_name="Test/img0.jpg")).image is None
+    assert index.match(ImageIds(external_id="uploaded_images/116.jpg")).image is None
+    assert index.match(ImageIds(external_id="photos/116.jpg")).image is index.images[1]
 
 
 def test_a_miss_lists_the_names_it_tried() -> None:

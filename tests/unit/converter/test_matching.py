@@ -83,12 +83,17 @@ def test_path_prefixed_external_ids_match_a_flat_folder_by_base_name(tmp_path: P
     assert [i["sha256"] for i in coco["images"]] == [i.sha256 for i in dataset.images]
 
 
-def test_a_base_name_two_images_share_is_an_error_naming_both(tmp_path: Path) -> None:
+def test_a_name_two_images_share_is_an_error_naming_both(tmp_path: Path) -> None:
     dataset = make_dataset(seed=8, images=2)
-    images = dataset.write_images(tmp_path / "images" / "a")
+    rows = json.loads(labelbox_json.write(dataset)[labelbox_json.FILE_NAME])
+    for number, row in enumerate(rows):
+        row["Labeled Data"] = f"https://storage.labelbox.com/ck0/{number:08x}-stored.jpg?Expires=1"
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(rows))
+    dataset.write_images(tmp_path / "images" / "a")
     dataset.write_images(tmp_path / "images" / "b")
-    code, coco, report = convert(tmp_path, labelbox_export(tmp_path, dataset), tmp_path / "images")
-    assert code == 1 and coco["images"] == [] and images.exists()
+    code, coco, report = convert(tmp_path, export, tmp_path / "images")
+    assert code == 1 and coco["images"] == []
     [first, _] = problems(report, "image-missing")
     assert "'img_0000.jpg' names 2 stored images (a/img_0000.jpg, b/img_0000.jpg)" in first["message"]
 
