@@ -99,8 +99,8 @@ class _Builder:
             return
         if annotation.clipped:
             self.problems.warning("out-of-bounds", "shape left the image; clipped to its edges", shape.where)
-        for message in annotation.repaired:
-            self.problems.warning("self-intersecting", message, shape.where)
+        for code, message in annotation.notes:
+            self.problems.warning(code, message, shape.where)
         if name not in self.classes:
             self.classes.append(name)
         self.annotations.append(_annotation(len(self.annotations) + 1, image["id"], name, annotation, shape))

@@ -32,11 +32,10 @@ from transferline_converter.coco_fields import (
     rle_bounds,
     row_where,
     short,
-    solid_polygon,
     usable_id,
 )
 from transferline_converter.dataset import Point, Problems, Where
-from transferline_converter.geometry import repair_polygon
+from transferline_converter.geometry import ShapeError, read_polygon
 
 
 @dataclass
@@ -198,30 +197,26 @@ def _check_segmentation(value: Any, size: tuple[int, int] | None, where: Where, 
     for index, item in enumerate(value):
         at = where.at(f"[{index}]")
         ring = recorded(lambda: read_ring(item, at), problems)  # noqa: B023 (called at once)
-        if ring is not None:
-            area += _check_polygon(ring, at, problems)
+        ring_area = None if ring is None else _check_polygon(ring, at, problems)
+        if ring is not None and ring_area is not None:
+            area += ring_area
             readable.append(ring)
     if len(readable) < len(value):
         return None  # bounds and area of part of the shape would only add false mismatches
     return ring_bounds(readable), area
 
 
-def _check_polygon(ring: list[Point], where: Where, problems: Problems) -> float:
-    """The polygon's area (of its valid parts when it crosses itself and may be repaired), after recording it when
-    degenerate or self-intersecting."""
-    polygon = solid_polygon(ring)
-    if polygon is None:
-        problems.error("degenerate-shape", f"polygon has {len(set(ring))} distinct points and zero area", where)
-        return 0.0
-    if polygon.is_valid:
-        return float(polygon.area)
-    repair = repair_polygon(polygon)  # the policy convert and --repair follow, so all three agree
-    if not repair.accepted:
-        problems.error("self-intersecting", f"{repair.describe()}: redraw it", where)
-        return float(polygon.area)
-    message = f"{repair.describe()}: --repair and convert replace it by its valid parts"
-    problems.warning("self-intersecting", message, where)
-    return repair.repaired
+def _check_polygon(ring: list[Point], where: Where, problems: Problems) -> float | None:
+    """The polygon's area as convert and --repair would make it; None, recorded, when they would drop it."""
+    try:
+        found = read_polygon(ring)  # the policy convert and --repair follow, so all three agree
+    except ShapeError as exc:
+        problems.error(exc.code, str(exc), where)
+        return None
+    if found.repair is not None:
+        message = f"{found.repair.describe()}: --repair and convert replace it by its valid parts"
+        problems.warning("self-intersecting", message, where)
+    return found.area
 
 
 def _compare(

@@ -131,12 +131,6 @@ def points_of(flat: list[float]) -> list[Point]:
     return list(zip(flat[::2], flat[1::2], strict=True))
 
 
-def solid_polygon(ring: list[Point]) -> Polygon | None:
-    """The ring as a polygon; None when it has fewer than 3 distinct points or no area even as a hull."""
-    polygon = Polygon(ring) if len(set(ring)) >= 3 else None
-    return None if polygon is None or polygon.convex_hull.area <= 0 else polygon
-
-
 def ring_bounds(rings: list[list[Point]]) -> Box:
     xs = [x for ring in rings for x, _ in ring]
     ys = [y for ring in rings for _, y in ring]

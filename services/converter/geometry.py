@@ -26,6 +26,9 @@ REPAIR_SHARE = 0.01
 REPAIR_FLOOR = 1.0  # square pixels: under one pixel, which no mask can show
 
 
+Note = tuple[str, str]  # (problem code, message)
+
+
 class ShapeError(ValueError):
     """A shape that cannot become a COCO annotation; `code` is one of dataset.CODES."""
 
@@ -42,7 +45,7 @@ class Annotation:
     segmentation: list[list[float]] | dict[str, Any] | None
     area: float
     clipped: bool = False
-    repaired: tuple[str, ...] = ()  # a message for each polygon replaced by its valid parts (a warning each)
+    notes: tuple[Note, ...] = ()  # what was changed to make the shape sound: a warning each
 
 
 def to_pixels(points: list[Point], frame: Frame, width: int, height: int) -> list[Point]:
@@ -79,7 +82,7 @@ def from_box(shape: Shape, width: int, height: int, clip: bool) -> Annotation:
 
 def from_polygons(shape: Shape, width: int, height: int, clip: bool) -> Annotation:
     rings = [to_pixels(ring, shape.frame, width, height) for ring in shape.polygons]
-    geometry, repaired = _valid_polygons(rings)
+    geometry, notes = _valid_polygons(rings)
     image = box(0, 0, width, height)
     x0, y0, x1, y1 = geometry.bounds  # inside a rectangle exactly when its bounds are
     outside = x0 < -EDGE or y0 < -EDGE or x1 > width + EDGE or y1 > height + EDGE
@@ -97,7 +100,7 @@ def from_polygons(shape: Shape, width: int, height: int, clip: bool) -> Annotati
     xs, ys = [v for ring in segmentation for v in ring[0::2]], [v for ring in segmentation for v in ring[1::2]]
     x0, y0, x1, y1 = min(xs), min(ys), max(xs), max(ys)
     area = float(sum(p.area for p in parts))
-    return Annotation((x0, y0, x1 - x0, y1 - y0), segmentation, area, clipped=outside, repaired=repaired)
+    return Annotation((x0, y0, x1 - x0, y1 - y0), segmentation, area, clipped=outside, notes=notes)
 
 
 def from_mask(bitmap: np.ndarray) -> Annotation:
@@ -154,27 +157,58 @@ def polygon_parts(geometry: BaseGeometry) -> list[Polygon]:
     return [part for member in getattr(geometry, "geoms", []) for part in polygon_parts(member)]
 
 
-def _valid_polygons(rings: list[list[Point]]) -> tuple[Polygon | MultiPolygon, tuple[str, ...]]:
-    """The rings as one valid geometry, with a message for each ring repaired by the policy above."""
+@dataclass(frozen=True)
+class Ring:
+    """One polygon as the policy reads it: `parts` is the polygon itself when valid, else its valid parts, with
+    `repair` saying how they were found."""
+
+    parts: tuple[Polygon, ...]
+    repair: Repair | None = None
+
+    @property
+    def area(self) -> float:
+        return float(sum(part.area for part in self.parts))
+
+
+def read_polygon(points: list[Point]) -> Ring:
+    """The one reading of a polygon that convert, validate-coco and --repair share. ShapeError when it is
+    degenerate (`degenerate-shape`: it adds no area) or crosses itself past the tolerance (`self-intersecting`)."""
+    distinct = len(set(points))
+    if distinct < 3:
+        raise ShapeError("degenerate-shape", f"polygon has {distinct} distinct points; 3 are needed")
+    polygon = Polygon(points)
+    if polygon.convex_hull.area <= TINY_AREA:
+        raise ShapeError("degenerate-shape", "polygon points lie on one line (zero area)")
+    if polygon.is_valid:
+        return Ring((polygon,))
+    repair = repair_polygon(polygon)
+    if not repair.accepted:
+        raise ShapeError("self-intersecting", f"{repair.describe()}; redraw it")
+    return Ring(repair.parts, repair)
+
+
+def _valid_polygons(rings: list[list[Point]]) -> tuple[Polygon | MultiPolygon, tuple[Note, ...]]:
+    """The rings as one valid geometry, with a note for each ring repaired or dropped. A degenerate ring adds no
+    area, so it is dropped alone; a ring past repair drops the object, whose outline nobody can tell."""
     polygons: list[Polygon] = []
-    repaired: list[str] = []
-    for ring in rings:
-        distinct = list(dict.fromkeys(ring))
-        if len(distinct) < 3:
-            raise ShapeError("degenerate-shape", f"polygon has {len(distinct)} distinct points; 3 are needed")
-        polygon = Polygon(ring)
-        if polygon.convex_hull.area <= TINY_AREA:
-            raise ShapeError("degenerate-shape", "polygon points lie on one line (zero area)")
-        if polygon.is_valid:
-            polygons.append(polygon)
+    notes: list[Note] = []
+    degenerate: ShapeError | None = None
+    for index, points in enumerate(rings):
+        try:
+            ring = read_polygon(points)
+        except ShapeError as exc:
+            if exc.code != "degenerate-shape":
+                raise
+            degenerate = degenerate or exc
+            notes.append((exc.code, f"polygon [{index}] dropped, the others kept: {exc}"))
             continue
-        repair = repair_polygon(polygon)
-        if not repair.accepted:
-            raise ShapeError("self-intersecting", f"{repair.describe()}: redraw it")
-        polygons.extend(repair.parts)
-        repaired.append(f"{repair.describe()}: replaced by its valid parts")
+        polygons.extend(ring.parts)
+        if ring.repair is not None:
+            notes.append(("self-intersecting", f"{ring.repair.describe()}: replaced by its valid parts"))
+    if not polygons:
+        raise degenerate or ShapeError("degenerate-shape", "object has no polygon")
     geometry = polygons[0] if len(polygons) == 1 else shapely.union_all(polygons)
-    return geometry, tuple(repaired)
+    return geometry, tuple(notes)
 
 
 def _within(value: float, limit: int) -> float:

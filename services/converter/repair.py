@@ -1,8 +1,9 @@
 """Repairs a COCO dict so that `check_coco` finds no errors in it, recording every change as a warning.
 
 What cannot be fixed is dropped (annotations without usable geometry, with a polygon crossing itself past what
-`geometry.repair_polygon` accepts, or whose image or category is gone); what can be is rebuilt: bboxes from their
-segmentation (which also undoes the legacy Labelbox y-flip), clipped shapes, valid ids, areas and iscrowd. Pass a Problems of its own: these warnings reuse the codes `check_coco` records as errors.
+`geometry.read_polygon` accepts, or whose image or category is gone); what can be is rebuilt: bboxes from their
+segmentation (which also undoes the legacy Labelbox y-flip), clipped shapes, valid ids, areas and iscrowd. Pass a
+Problems of its own: these warnings reuse the codes `check_coco` records as errors.
 """
 
 from __future__ import annotations
@@ -37,11 +38,10 @@ from transferline_converter.coco_fields import (
     rle_bounds,
     row_where,
     short,
-    solid_polygon,
     usable_id,
 )
 from transferline_converter.dataset import Problems, Where
-from transferline_converter.geometry import polygon_parts, repair_polygon
+from transferline_converter.geometry import ShapeError, polygon_parts, read_polygon
 from transferline_converter.readers.common import RowError
 
 GEOMETRY = ("bbox", "segmentation", "area", "iscrowd")
@@ -251,26 +251,25 @@ def _rle(value: dict, width: int, height: int, where: Where, problems: Problems)
 
 def _ring(value: Any, width: int, height: int, where: Where, problems: Problems) -> list[list[float]]:
     """One COCO polygon as the rings to keep: itself when sound, else its valid parts inside the image; RowError
-    when it crosses itself beyond what the repair policy (geometry.repair_polygon) accepts."""
+    when it crosses itself beyond what the repair policy (geometry.read_polygon) accepts."""
     points = recorded(lambda: read_ring(value, where), problems, "polygon dropped")
     if points is None:
         return []
-    polygon = solid_polygon(points)
-    if polygon is None:
-        problems.warning("degenerate-shape", "polygon has zero area: dropped", where)
+    try:
+        ring = read_polygon(points)  # the policy check_coco and convert follow
+    except ShapeError as exc:
+        if exc.code != "degenerate-shape":
+            raise RowError(where, str(exc), code=exc.code) from None  # past repair: the annotation goes
+        problems.warning(exc.code, f"{exc}: polygon dropped", where)  # it adds no area: the others stay
         return []
-    geometry: BaseGeometry = polygon
-    if not polygon.is_valid:
-        repair = repair_polygon(polygon)  # the policy check_coco and convert follow
-        if not repair.accepted:
-            raise RowError(where, repair.describe(), code="self-intersecting")
-        geometry = MultiPolygon(repair.parts)
-        problems.warning("self-intersecting", f"{repair.describe()}: replaced by its valid parts", where)
+    geometry: BaseGeometry = ring.parts[0] if ring.repair is None else MultiPolygon(ring.parts)
+    if ring.repair is not None:
+        problems.warning("self-intersecting", f"{ring.repair.describe()}: replaced by its valid parts", where)
     x0, y0, x1, y1 = geometry.bounds
     if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
         geometry = geometry.intersection(box(0, 0, width, height))
         problems.warning("out-of-bounds", f"polygon clipped to the {width}x{height} image", where)
-    if geometry is polygon:
+    if geometry is ring.parts[0]:  # sound and inside the image: kept as written
         return [list(value)]
     parts = polygon_parts(geometry)  # their outlines are kept: COCO polygons have no holes
     # GEOS may leave a clipped vertex a hair outside the edge, and TF's converter skips boxes past the edge

@@ -43,25 +43,23 @@ BOW_TIE = [100.0, 100.0, 200.0, 200.0, 200.0, 100.0, 100.0, 200.0]  # two triang
 TRIANGLE = [100.0, 100.0, 200.0, 100.0, 200.0, 200.0]
 
 
-def annotation(ident: int, image_id: int, ring: list[float]) -> dict:
-    """As COCO writes one: the bbox is the ring's bounds, the area pycocotools' raster area of its mask."""
-    xs, ys = ring[0::2], ring[1::2]
-    area = float(rle_tools.area(rle_tools.merge(rle_tools.frPyObjects([ring], HEIGHT, WIDTH))))
+def annotation(ident: int, image_id: int, rings: list[list[float]]) -> dict:
+    """As COCO writes one: the bbox is the rings' bounds, the area pycocotools' raster area of their mask."""
+    xs, ys = [x for ring in rings for x in ring[0::2]], [y for ring in rings for y in ring[1::2]]
+    area = float(rle_tools.area(rle_tools.merge(rle_tools.frPyObjects(rings, HEIGHT, WIDTH))))
     bbox = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
-    return {"id": ident, "image_id": image_id, "category_id": 1, "segmentation": [ring], "bbox": bbox, "area": area}
+    return {"id": ident, "image_id": image_id, "category_id": 1, "segmentation": rings, "bbox": bbox, "area": area}
 
 
 def coco_file(folder: Path, rings: list[list[float]], image_ids=(1, 2, 3), annotation_ids=(1, 2, 3)) -> Path:
-    """Three images; the first holds `rings`, the others one clean square each."""
+    """Three images of one annotation each: the first's polygons are `rings`, the others' a clean square."""
     square = [10.0, 10.0, 60.0, 10.0, 60.0, 60.0, 10.0, 60.0]
-    per_image = [rings, [square], [square]]
     images = [
         {"id": i, "file_name": f"{n:012d}.jpg", "width": WIDTH, "height": HEIGHT} for n, i in enumerate(image_ids)
     ]
-    anns = [(image, ring) for image, held in zip(image_ids, per_image, strict=True) for ring in held]
     annotations = [
-        {**annotation(ident, image, ring), "iscrowd": 0}
-        for ident, (image, ring) in zip(annotation_ids, anns, strict=True)
+        {**annotation(ident, image, held), "iscrowd": 0}
+        for ident, image, held in zip(annotation_ids, image_ids, [rings, [square], [square]], strict=True)
     ]
     path = folder / "instances_val2017.json"
     path.write_text(
@@ -138,6 +136,18 @@ def test_a_bow_tie_is_an_error_in_both_commands_and_neither_guesses_its_shape(tm
     assert result.repairs.severities["self-intersecting"] == "warning"  # a change made, as every repair is
     dropped = {1} - {a["image_id"] for a in json.loads(repaired.read_text())["annotations"]}
     assert dropped == {1} - {a["image_id"] for a in coco["annotations"]} == {1}  # both drop the object
+
+
+def test_a_ring_without_area_is_dropped_alone_by_convert_and_repair(tmp_path: Path, capsys) -> None:
+    path = coco_file(tmp_path, [TRIANGLE, [300.0, 300.0, 310.0, 310.0, 320.0, 320.0]])  # a triangle and a line
+    _, coco, report = convert(path, tmp_path / "out")
+    assert ("degenerate-shape", "warning") in severities(report)
+    repaired = tmp_path / "repaired.json"
+    validate(path, capsys, "--repair", "--out", str(repaired))
+    ours = json.loads(repaired.read_text())["annotations"][0]
+    theirs = next(a for a in coco["annotations"] if a["image_id"] == 1)
+    assert len(ours["segmentation"]) == len(theirs["segmentation"]) == 1
+    assert area(ours) == area(theirs) == polygon(TRIANGLE).area
 
 
 def test_image_id_0_is_fine_for_both_commands(tmp_path: Path, capsys) -> None:

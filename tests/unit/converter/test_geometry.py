@@ -89,11 +89,22 @@ def test_a_polygon_crossing_itself_is_repaired_only_within_1_percent_or_1_px(poi
     if accepted:
         found = from_polygons(polygon(points), 200, 200, clip=True)
         assert found.area == pytest.approx(repair.repaired) and len(found.segmentation) == 2  # both lobes kept
-        assert len(found.repaired) == 1 and "replaced by its valid parts" in found.repaired[0]
+        [(code, message)] = found.notes
+        assert code == "self-intersecting" and message.endswith("replaced by its valid parts")
         return
     with pytest.raises(ShapeError) as refused:
         from_polygons(polygon(points), 200, 200, clip=True)
     assert refused.value.code == "self-intersecting" and "redraw it" in str(refused.value)
+
+
+def test_a_degenerate_ring_of_several_is_dropped_alone_and_the_object_kept() -> None:
+    square, line = [(10, 10), (40, 10), (40, 40), (10, 40)], [(50, 50), (60, 60), (70, 70)]
+    found = from_polygons(Shape("car", "polygon", HERE, polygons=[square, line]), 100, 100, clip=True)
+    assert found.segmentation == [[10, 10, 40, 10, 40, 40, 10, 40]] and found.area == 900
+    assert [code for code, _ in found.notes] == ["degenerate-shape"] and "polygon [1] dropped" in found.notes[0][1]
+    with pytest.raises(ShapeError) as alone:
+        from_polygons(polygon(line), 100, 100, clip=True)
+    assert alone.value.code == "degenerate-shape"
 
 
 def test_polygon_clipped_to_the_image_keeps_box_and_segmentation_consistent() -> None:
