@@ -183,7 +183,7 @@ CODES = {
     "invalid-wkt": "a WKT geometry does not parse; the object was dropped",
     "self-intersecting": "a polygon crosses itself: its valid parts replace it when their area is within 1 % (or 1 px²)"
     " of the drawn one, else the object was dropped",
-    "degenerate-shape": "a shape with fewer than 3 distinct points or zero area; the object was dropped",
+    "degenerate-shape": "a shape with under 3 distinct points or no area; dropped (of several polygons, that one)",
     "out-of-bounds": "a shape extends outside its image; clipped or dropped as configured",
     "bbox-polygon-mismatch": "a bbox does not match the bounds of its segmentation",
     "bbox-flipped": "a bbox is its segmentation's bounds mirrored vertically (the legacy Labelbox y-axis bug)",
