@@ -110,13 +110,29 @@ def test_a_missing_image_message_lists_the_names_tried(tmp_path: Path) -> None:
     )
 
 
-def test_a_roboflow_yolo_folder_with_its_own_images_needs_no_images_option(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["roboflow", "ultralytics"])
+def test_a_yolo_folder_with_its_own_images_needs_no_images_option(tmp_path: Path, layout: str) -> None:
+    """Roboflow's train/images + train/labels, or Ultralytics' images/train + labels/train: sizes come from the
+    export's own images, and the same name in two splits stays two images."""
     splits = {"train": make_dataset(seed=4, images=3), "valid": make_dataset(seed=5, images=2)}
-    code, coco, report = convert(tmp_path, write_files(tmp_path / "export", yolo.write_roboflow(splits)))
+    files = yolo.write_roboflow(splits)
+    if layout == "ultralytics":
+        files = {_ultralytics(name): data for name, data in files.items()}
+    code, coco, report = convert(tmp_path, write_files(tmp_path / "export", files))
     assert code == 0 and report["problems"]["errors"] == 0
-    truth = [(f"{s}/images/{i.file_name}", i.width, i.height) for s, d in splits.items() for i in d.images]
-    assert [(i["file_name"], i["width"], i["height"]) for i in coco["images"]] == truth
+    truth = [(_path(layout, s, i.file_name), i.width, i.height) for s, d in splits.items() for i in d.images]
+    assert sorted((i["file_name"], i["width"], i["height"]) for i in coco["images"]) == sorted(truth)
     assert len(coco["annotations"]) == sum(len(i.objects) for d in splits.values() for i in d.images)
+
+
+def _path(layout: str, split: str, name: str) -> str:
+    return f"{split}/images/{name}" if layout == "roboflow" else f"images/{split}/{name}"
+
+
+def _ultralytics(name: str) -> str:
+    split, _, rest = name.partition("/")
+    folder, _, file = rest.partition("/")
+    return f"{folder}/{split}/{file}" if folder in ("images", "labels") else name
 
 
 def test_yolo_labels_without_images_are_reported_about_the_image(tmp_path: Path) -> None:
