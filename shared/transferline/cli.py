@@ -81,7 +81,8 @@ def show_status(args: argparse.Namespace) -> int:
 
 
 def upload(args: argparse.Namespace) -> int:
-    """Put label exports and local images where the stages look for them (labels/raw/, images/ + manifest)."""
+    """Put label exports, local images and URL lists where the stages look for them (labels/raw/, images/ +
+    manifest, urls/lists/)."""
     store = open_store(Settings.from_env())
     store.ensure_bucket()
     for path in args.export:
@@ -92,6 +93,13 @@ def upload(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InvalidInput(f"cannot read export {path}: {exc.strerror}") from None
         print(f"export {path} -> {key}{'/' if path.is_dir() else ''}")
+    for path in args.urls:
+        key = keys.url_list(args.job, path.name)
+        try:
+            store.put_bytes(key, path.read_bytes())
+        except OSError as exc:
+            raise InvalidInput(f"cannot read URL list {path}: {exc.strerror}") from None
+        print(f"URL list {path} -> {key}")
     if args.images is not None:
         if not args.images.is_dir():
             raise InvalidInput(f"--images {args.images} is not a folder")
@@ -189,6 +197,7 @@ def _parser() -> argparse.ArgumentParser:
         "--export", action="append", default=[], type=Path, help="a labelling tool's export (file or folder)"
     )
     p.add_argument("--images", type=Path, help="a folder of images (stored content-addressed, with a manifest)")
+    p.add_argument("--urls", action="append", default=[], type=Path, help="a URL list for the collect stage")
     p.set_defaults(command=upload)
 
     p = commands.add_parser("serve", help="run a stage service until SIGTERM")

@@ -37,8 +37,30 @@ def job_prefix(job_id: str) -> str:
     return f"jobs/{check_id(job_id, 'job id')}/"
 
 
+def urls_prefix(job_id: str) -> str:
+    """The collector's outputs (and, under lists/, its uploaded URL lists)."""
+    return job_prefix(job_id) + "urls/"
+
+
 def urls(job_id: str) -> str:
     return job_prefix(job_id) + "urls/urls.jsonl"
+
+
+def urls_report(job_id: str) -> str:
+    return job_prefix(job_id) + "urls/report.json"
+
+
+def urls_attribution(job_id: str) -> str:
+    return job_prefix(job_id) + "urls/ATTRIBUTION.md"
+
+
+def url_lists_prefix(job_id: str) -> str:
+    return job_prefix(job_id) + "urls/lists/"
+
+
+def url_list(job_id: str, name: str) -> str:
+    """A URL list uploaded for the collector (plain text, CSV, JSON lines or a JSON array)."""
+    return job_prefix(job_id) + f"urls/lists/{clean_name(name)}"
 
 
 def image(job_id: str, sha256: str, ext: str) -> str:
@@ -150,6 +172,38 @@ def checkpoint_cache(source_sha256: str, name: str) -> str:
 def custom(job_id: str, stage: str, name: str) -> str:
     """Artifacts of stages outside the built-in pipeline (plugins), kept apart from the fixed layout."""
     return job_prefix(job_id) + f"custom/{check_id(stage, 'stage name')}/{clean_name(name)}"
+
+
+def chunks(job_id: str, stage: str, group: str) -> str:
+    """A fanned-out request's chunks: `group` is the parent request's input digest (a new request, new group)."""
+    if not _SHA256.fullmatch(group):
+        raise InvalidInput(f"chunk group {group!r} is not a lowercase sha256 hex digest")
+    return job_prefix(job_id) + f"chunks/{check_id(stage, 'stage name')}/{group}/"
+
+
+def chunk_file(job_id: str, stage: str, group: str, index: int, name: str) -> str:
+    """An output a chunk writes for the fan-in to merge."""
+    return chunks(job_id, stage, group) + f"{_index(index)}/{clean_name(name)}"
+
+
+def chunk_done(job_id: str, stage: str, group: str, index: int) -> str:
+    """A chunk's marker (its result), created once, whoever finishes it and however often it is delivered."""
+    return chunks(job_id, stage, group) + f"done/{_index(index)}.json"
+
+
+def chunks_done(job_id: str, stage: str, group: str) -> str:
+    return chunks(job_id, stage, group) + "done/"
+
+
+def chunks_merged(job_id: str, stage: str, group: str) -> str:
+    """Created by the one replica that merges the chunks and completes the request."""
+    return chunks(job_id, stage, group) + "merged.json"
+
+
+def _index(index: int) -> str:
+    if not 0 <= int(index) < 100_000:
+        raise InvalidInput(f"chunk index {index} is outside 0..99999")
+    return f"{int(index):05d}"
 
 
 def stage_status(job_id: str, stage: str) -> str:

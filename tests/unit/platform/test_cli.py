@@ -35,7 +35,7 @@ def embedded(tmp_path, monkeypatch):
         (["publish", "records", "--set", "plan=5"], "data.plan: Input should be a valid list"),
         (["publish", "transferline.stages:"], "give an absolute module path"),
         (["serve", "paint"], "unknown stage 'paint': installed stages are "),
-        (["publish", "collect"], "unknown stage 'collect'"),
+        (["publish", "scrape"], "unknown stage 'scrape'"),  # a stage no service installs
     ],
 )
 def test_bad_input_exits_2_with_a_message(args, message, capsys):

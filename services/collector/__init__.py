@@ -1,0 +1,1 @@
+"""The collector: search queries and URL lists -> one clean, licensed, deduplicated URL list."""
