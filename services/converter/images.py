@@ -1,5 +1,5 @@
 """Stored images: where each one is, its displayed size (headers only), its perceptual hash, and which export
-row it belongs to (by global key, digest, URL, then external id / file name)."""
+row it belongs to (by global key, digest, URL, then by name: whole path, path end, base name, stem)."""
 
 from __future__ import annotations
 
@@ -221,7 +221,11 @@ def _digests(ids: ImageIds) -> list[str]:
 def _url_name(url: str | None) -> str | None:
     if not url:
         return None
-    return unquote(urlsplit(url).path).rsplit("/", 1)[-1] or None
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # an export's broken URL (`http://[x`) names no file; it must not stop the conversion
+        return None
+    return unquote(path).rsplit("/", 1)[-1] or None
 
 
 def _plain(name: str) -> str:

@@ -77,6 +77,11 @@ def test_a_name_is_not_cut_down_to_an_image_in_another_folder() -> None:
     assert index.match(ImageIds(external_id="photos/116.jpg")).image is index.images[1]
 
 
+def test_a_broken_url_in_a_row_is_no_name_and_no_crash() -> None:
+    index = ImageIndex([stored("a.jpg")])
+    assert index.match(ImageIds(url="http://[broken/a.jpg", file_name="a.jpg")) == Match(index.images[0], "name")
+
+
 def test_a_miss_lists_the_names_it_tried() -> None:
     found = ImageIndex([stored("a.jpg")]).match(ImageIds(external_id="uploaded_images/116.jpg"))
     assert found.image is None
