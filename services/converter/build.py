@@ -42,6 +42,8 @@ class _Builder:
         self.stored: dict[int, StoredImage] = {}
         self.seen: dict[str, str] = {}  # image file name -> the row that labelled it first
         self.classes: list[str] = []
+        self.used: set[str] = set()  # self.classes, for lookups
+        self.names: dict[str, str] = {}  # class as the export spells it -> with its white space tidied
         self.counters = {"rows": 0.0, "rows_skipped": 0.0, "rows_dropped": 0.0, "objects_dropped": 0.0}
 
     def add_row(self, row: LabeledImage) -> None:
@@ -56,8 +58,9 @@ class _Builder:
             return
         if not row.shapes:
             self.problems.info("image-unlabeled", "no objects: kept as a background image", row.where)
+        scale = _scale(row, image)
         for shape in row.shapes:
-            self._add_shape(shape, image, row)
+            self._add_shape(shape, image, scale)
 
     def _image_entry(self, row: LabeledImage) -> dict[str, Any] | None:
         # With no stored images and none required, nothing can match: the export's names and sizes stand.
@@ -85,13 +88,14 @@ class _Builder:
             self.stored[entry["id"]] = stored
         return entry
 
-    def _add_shape(self, shape: Shape, image: dict[str, Any], row: LabeledImage) -> None:
+    def _add_shape(self, shape: Shape, image: dict[str, Any], scale: tuple[float, float] | None) -> None:
         name = self._class_name(shape)
         if name is None:
             self.counters["objects_dropped"] += 1
             return
         try:
-            annotation = self._geometry(_scaled(shape, row, image), image["width"], image["height"])
+            scaled = _scaled(shape, scale) if scale and shape.frame != "normalized" else shape
+            annotation = self._geometry(scaled, image["width"], image["height"])
         except ShapeError as exc:
             severity: Severity = "warning" if exc.code in _WARNINGS else "error"
             self.problems.add(severity, exc.code, str(exc), shape.where)
@@ -101,12 +105,15 @@ class _Builder:
             self.problems.warning("out-of-bounds", "shape left the image; clipped to its edges", shape.where)
         for code, message in annotation.notes:
             self.problems.warning(code, message, shape.where)
-        if name not in self.classes:
+        if name not in self.used:
+            self.used.add(name)
             self.classes.append(name)
         self.annotations.append(_annotation(len(self.annotations) + 1, image["id"], name, annotation, shape))
 
     def _class_name(self, shape: Shape) -> str | None:
-        name = " ".join(shape.category.split())
+        name = self.names.get(shape.category)
+        if name is None:
+            name = self.names[shape.category] = " ".join(shape.category.split())
         if not name:
             self.problems.error("empty-class", "object has no class name", shape.where)
             return None
@@ -164,11 +171,12 @@ def check_category_map(options: BuildOptions) -> None:
 
 
 def _annotation(number: int, image_id: int, name: str, shape: Annotation, source: Shape) -> dict[str, Any]:
+    x, y, w, h = shape.bbox
     entry: dict[str, Any] = {
         "id": number,
         "image_id": image_id,
         "category": name,
-        "bbox": [round(v, 3) for v in shape.bbox],
+        "bbox": [round(x, 3), round(y, 3), round(w, 3), round(h, 3)],
         "area": round(shape.area, 3),
         "iscrowd": int(source.iscrowd),
     }
@@ -187,13 +195,18 @@ def _category(number: int, name: str, category_map: dict[str, str]) -> dict[str,
     return entry
 
 
-def _scaled(shape: Shape, row: LabeledImage, image: dict[str, Any]) -> Shape:
-    """Pixel coordinates drawn on an image of another size (the tool saw a resized copy) scaled to the stored one."""
-    if shape.frame == "normalized" or not (row.width and row.height):
-        return shape
+def _scale(row: LabeledImage, image: dict[str, Any]) -> tuple[float, float] | None:
+    """How much larger the stored image is than the one the export declares (the tool saw a resized copy); None
+    when they agree or the export declares no size."""
+    if not (row.width and row.height):
+        return None
     sx, sy = image["width"] / row.width, image["height"] / row.height
-    if (sx, sy) == (1, 1):
-        return shape
+    return None if (sx, sy) == (1, 1) else (sx, sy)
+
+
+def _scaled(shape: Shape, scale: tuple[float, float]) -> Shape:
+    """Pixel coordinates drawn on the declared size, scaled to the stored image."""
+    sx, sy = scale
     box = (shape.box[0] * sx, shape.box[1] * sy, shape.box[2] * sx, shape.box[3] * sy) if shape.box else None
     polygons = [[(x * sx, y * sy) for x, y in ring] for ring in shape.polygons]
     return replace(shape, box=box, polygons=polygons)
@@ -213,8 +226,10 @@ def _provenance(row: LabeledImage, stored: StoredImage | None) -> dict[str, Any]
 
 def _export_name(row: LabeledImage) -> str:
     ids = row.ids
+    if ids.file_name:
+        return ids.file_name
     from_url = PurePosixPath(unquote(urlparse(ids.url).path)).name if ids.url else ""
-    return ids.file_name or from_url or ids.external_id or ids.global_key or row.where.row
+    return from_url or ids.external_id or ids.global_key or row.where.row
 
 
 def _describe(row: LabeledImage) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +60,30 @@ def convert(
     masks: MaskSource,
     options: ConvertOptions,
     progress: Callable[[str], None] = lambda _: None,
+) -> Conversion:
+    with _collector_paused():
+        return _convert(sources, index, masks, options, progress)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a conversion builds its rows, shapes and COCO dicts: they hold no cycles,
+    yet each collection walks every one of them (a third of a large export's build time in the profile)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _convert(
+    sources: list[ExportSource],
+    index: ImageIndex,
+    masks: MaskSource,
+    options: ConvertOptions,
+    progress: Callable[[str], None],
 ) -> Conversion:
     problems = Problems()
     progress(f"reading {len(sources)} export(s)")

@@ -45,6 +45,7 @@ from transferline_converter.readers.labelbox_origin import Origins
 from transferline_converter.sources import ExportSource
 
 FORMAT = "labelbox-json"
+BOX_KEYS = ("left", "top", "width", "height")  # a Shape's box order
 OBJECT_FORM_KEYS = {"objects", "classifications", "relationships"}
 # A 2018 label value is WKT only when it starts with a geometry type; other text is a classification answer.
 WKT_START = re.compile(r"\s*(MULTI)?(POINT|LINESTRING|POLYGON)\b|\s*(GEOMETRYCOLLECTION|LINEARRING)\b", re.I)
@@ -80,10 +81,36 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
 def tlhw_box(obj: dict[str, Any], key: str, where: Where) -> Shape:
     """A `{top, left, height, width}` box (both Labelbox exports) as a top-left-frame box shape, class unset."""
     at = where.at(key)
-    value = field(obj, key, dict, where)
-    left, top = field(value, "left", float, at), field(value, "top", float, at)
-    width, height = field(value, "width", float, at), field(value, "height", float, at)
-    return Shape("", "box", at, box=(left, top, width, height))
+    value = obj.get(key)
+    box = plain_numbers(value, BOX_KEYS) if type(value) is dict else None
+    if box is None:  # something is off: read it field by field, so the error names the field
+        value = field(obj, key, dict, where)
+        box = tuple(field(value, name, float, at) for name in BOX_KEYS)
+    return Shape("", "box", at, box=box)  # type: ignore[arg-type]  # four numbers, in BOX_KEYS order
+
+
+def plain_numbers(value: dict[str, Any], keys: tuple[str, ...]) -> tuple[float, ...] | None:
+    """`value[key]` for each key as floats when every one is a plain finite JSON number, checked in one go (the
+    usual case: boxes are most of a large export); None when any is not, for the caller's checked reading."""
+    raw = [value.get(key) for key in keys]
+    if not all(type(v) is float or type(v) is int for v in raw):  # type(), not isinstance: bool and HugeNumber fail
+        return None
+    try:
+        numbers = tuple(map(float, raw))
+    except OverflowError:
+        return None
+    return numbers if math.isfinite(sum(numbers)) else None
+
+
+def nested_answers(
+    container: dict[str, Any],
+    where: Where,
+    problems: Problems,
+    read_answers: Callable[[list[Any], Where, Problems], dict[str, Any]],
+) -> dict[str, Any]:
+    """The `classifications` of an object or a label, read by `read_answers`; {} when there are none."""
+    items = optional(container, "classifications", list, where)
+    return read_answers(items, where.at("classifications"), problems) if items else {}
 
 
 def point_shape(obj: dict[str, Any], key: str, where: Where) -> Shape:
@@ -141,9 +168,7 @@ def add_objects(
             image.shapes.append(read_object(obj, where.at(f"objects[{index}]"), problems))
         except RowError as err:
             err.record(problems)
-    answers = read_answers(
-        optional(container, "classifications", list, where) or [], where.at("classifications"), problems
-    )
+    answers = nested_answers(container, where, problems, read_answers)
     if answers:
         image.attributes["classifications"] = answers
 
@@ -158,7 +183,7 @@ def _object(obj: Any, where: Where, problems: Problems) -> Shape:
         raise RowError(where.at("title"), "object has no class name (title or value)", "empty-class")
     shape = _object_geometry(obj, where)
     shape.category = category
-    answers = _answers(optional(obj, "classifications", list, where) or [], where.at("classifications"), problems)
+    answers = nested_answers(obj, where, problems, _answers)
     if answers:
         shape.attributes["classifications"] = answers
     return shape

@@ -22,7 +22,13 @@ from transferline_converter.readers.common import (
     url_file_name,
     xy_points,
 )
-from transferline_converter.readers.labelbox_legacy import add_objects, first_problem, point_shape, tlhw_box
+from transferline_converter.readers.labelbox_legacy import (
+    add_objects,
+    first_problem,
+    nested_answers,
+    point_shape,
+    tlhw_box,
+)
 from transferline_converter.sources import ExportSource
 
 FORMAT = "labelbox-ndjson"
@@ -176,7 +182,7 @@ def _object(obj: Any, where: Where, problems: Problems) -> Shape:
     category = _name(obj, where, "empty-class")
     shape = _geometry(obj, _geometry_key(obj, where), where)
     shape.category = category
-    answers = _answers(optional(obj, "classifications", list, where) or [], where.at("classifications"), problems)
+    answers = nested_answers(obj, where, problems, _answers)
     if answers:
         shape.attributes["classifications"] = answers
     return shape

@@ -805,3 +805,28 @@ def test_legacy_wrong_types_never_escape_as_raw_errors(rows):
 @given(lines=st.lists(loose(ND_ROW), max_size=3))
 def test_ndjson_wrong_types_never_escape_as_raw_errors(lines):
     check_outcome(read_ndjson, lines, "export.ndjson")
+
+
+# ---- boxes: the one-go reading of plain numbers agrees with the field-by-field one ----
+
+
+@pytest.mark.parametrize(
+    ("box", "expected", "code"),
+    [
+        ({"top": 1, "left": 2.5, "height": 3, "width": 4}, (2.5, 1.0, 4.0, 3.0), None),
+        ({"top": 1e308, "left": 1e308, "height": 1e308, "width": 1e308}, (1e308,) * 4, None),  # sum overflows
+        ({"top": True, "left": 2, "height": 3, "width": 4}, None, "malformed-row"),
+        ({"top": "1", "left": 2, "height": 3, "width": 4}, None, "malformed-row"),
+        ({"top": 10**400, "left": 2, "height": 3, "width": 4}, None, "nan-coordinate"),
+        ({"top": float("nan"), "left": 2, "height": 3, "width": 4}, None, "nan-coordinate"),
+        ({"left": 2, "height": 3, "width": 4}, None, "malformed-row"),
+    ],
+)
+def test_box_numbers_are_checked_however_they_are_read(box, expected, code):
+    where = legacy.Where("row 1")
+    if code is None:
+        assert legacy.tlhw_box({"bbox": box}, "bbox", where).box == expected
+        return
+    with pytest.raises(legacy.RowError) as caught:
+        legacy.tlhw_box({"bbox": box}, "bbox", where)
+    assert caught.value.code == code and caught.value.where.field == "bbox.top"
