@@ -174,7 +174,8 @@ def check_geometry(ann: dict, size: tuple[int, int] | None, where: Where, proble
     shape = _check_segmentation(ann.get("segmentation"), size, where.at("segmentation"), problems)
     if bbox is not None and shape is not None:
         _compare(bbox, shape[0], size, where.at("bbox"), problems, tol)
-    shape_area = shape[1] if shape else (bbox[2] * bbox[3] if bbox else None)
+    unshaped = ann.get("segmentation") in (None, [])  # an unusable segmentation's area is unknown, not the bbox's
+    shape_area = shape[1] if shape else (bbox[2] * bbox[3] if bbox and unshaped else None)
     _check_area(ann, shape_area, where.at("area"), problems)
     if "iscrowd" not in ann:
         problems.warning("missing-field", "iscrowd is missing; pycocotools reads it as 0", where.at("iscrowd"))

@@ -3,6 +3,7 @@ policy for polygons that cross themselves, which convert, validate-coco and its 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,7 +148,14 @@ class Repair:
 def repair_polygon(polygon: Polygon) -> Repair:
     """The policy for an invalid polygon: `.accepted` says whether its valid parts may stand in for it."""
     parts = tuple(Polygon(part.exterior) for part in polygon_parts(make_valid(polygon)))
-    return Repair(parts, float(polygon.area), float(sum(part.area for part in parts)), explain_validity(polygon))
+    return Repair(parts, float(polygon.area), float(sum(part.area for part in parts)), _reason(polygon))
+
+
+def _reason(polygon: Polygon) -> str:
+    """GEOS's `Self-intersection[299.195360310974 384.508951624687]` as `self-intersection at (299.2, 384.5)`."""
+    text = explain_validity(polygon)
+    found = re.fullmatch(r"(.+)\[(\S+) (\S+)\]", text)
+    return f"{found[1].lower()} at ({float(found[2]):.1f}, {float(found[3]):.1f})" if found else text
 
 
 def polygon_parts(geometry: BaseGeometry) -> list[Polygon]:

@@ -123,6 +123,7 @@ def test_a_bow_tie_is_an_error_in_both_commands_and_neither_guesses_its_shape(tm
     path = coco_file(tmp_path, [BOW_TIE])
     code, found = validate(path, capsys)
     assert code == EXIT_FAILED and ("self-intersecting", "error") in found
+    assert ("area-mismatch", "warning") not in found  # nor is its bbox's area taken for the shape's
 
     code, _, report = convert(path, tmp_path / "out")
     assert code == EXIT_FAILED and ("self-intersecting", "error") in severities(report)  # 1 row in 3 is over 10 %
