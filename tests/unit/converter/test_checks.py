@@ -350,10 +350,20 @@ CASES = {
     "categories missing": (lambda c: c.pop("categories"), "malformed-row", "top level", "categories"),
     "annotation not an object": (_append("annotations", [1, 2]), "malformed-row", "annotations[1]", ""),
     "category list id": (_set("categories", 0, id=[1]), "bad-id", "categories[0]", "id"),
+    "category id 0": (_set("categories", 0, id=0), "bad-id", "category id 0", "id"),  # Model Garden's background
+    "negative image id": (_set("images", 0, id=-1), "bad-id", "image id -1", "id"),
 }
+# A 900 px² triangle whose outline crosses itself at (40, 40) into a turned-back 4 px² loop: 8 px² apart, within 1 %
+SLIVER_LOOP = [[10, 10, 10, 70, 42, 38, 42, 42]]
 WARNINGS = {
     "area off by half": (_set("annotations", 0, area=100), "area-mismatch", "annotation id 1", "area"),
     "iscrowd missing": (_drop("annotations", "iscrowd"), "missing-field", "annotation id 1", "iscrowd"),
+    "repairable crossing": (
+        _set("annotations", 0, segmentation=SLIVER_LOOP, bbox=[10, 10, 32, 60], area=900),
+        "self-intersecting",
+        "annotation id 1",
+        "segmentation[0]",
+    ),
 }
 
 
@@ -399,6 +409,12 @@ def test_an_image_without_annotations_is_noted_as_information():
 )
 def test_near_misses_are_clean(annotation):
     assert problems_of(_one(**annotation)).items == []
+
+
+def test_image_id_0_is_clean():
+    coco = _one()
+    coco["images"][0]["id"] = coco["annotations"][0]["image_id"] = 0
+    assert problems_of(coco).items == []
 
 
 def test_the_tolerance_is_applied():
