@@ -126,6 +126,17 @@ def retry_after(response: requests.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds()) if when.tzinfo else None
 
 
+def error_detail(first: str, second: str) -> Callable[[Any], str]:
+    """A provider's {"error": {first, second, ...}} body as "first: second" (Brave: code, detail; Google: status,
+    message)."""
+
+    def detail(body: Any) -> str:
+        error = body.get("error") if isinstance(body, dict) else None
+        return f"{error.get(first)}: {error.get(second)}" if isinstance(error, dict) else str(body)[:300]
+
+    return detail
+
+
 def http_check(provider: str, detail: Callable[[Any], str]) -> Check:
     """The check every provider starts from: retry 429 and 5xx, fail other errors with the provider's own
     words (`detail(body)`), insist on JSON."""

@@ -55,7 +55,7 @@ def _decode(data: bytes) -> str:
 
 def _json_array(text: str) -> list[ListItem] | None:
     """Items of a JSON array with the line each starts on; None when the text is no JSON array."""
-    decoder, items = json.JSONDecoder(), []
+    decoder, items = json.JSONDecoder(), list[ListItem]()
     position = text.index("[") + 1
     try:
         while True:

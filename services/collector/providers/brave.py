@@ -9,11 +9,12 @@ from typing import Any
 
 import requests
 
-from transferline_collector.client import http_check
+from transferline_collector.client import error_detail, http_check
 from transferline_collector.providers.base import Page, Provider, hit
 
 CAP = 200
 _KEY_CODES = ("SUBSCRIPTION_TOKEN_INVALID", "SUBSCRIPTION_TOKEN_MISSING", "UNAUTHORIZED")
+_DETAIL = error_detail("code", "detail")
 
 
 class Brave(Provider):
@@ -31,8 +32,8 @@ class Brave(Provider):
     def _check(self, response: requests.Response, body: Any) -> Any:
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict) and (error.get("code") in _KEY_CODES or response.status_code in (401, 403)):
-            raise self.key_rejected(f"{error.get('code')}: {error.get('detail')}")
-        return http_check(self.name, _detail)(response, body)
+            raise self.key_rejected(_DETAIL(body))
+        return http_check(self.name, _DETAIL)(response, body)
 
 
 def _hit(result: dict[str, Any], rank: int) -> Any:
@@ -45,8 +46,3 @@ def _hit(result: dict[str, Any], rank: int) -> Any:
         width=properties.get("width"),
         height=properties.get("height"),
     )
-
-
-def _detail(body: Any) -> str:
-    error = body.get("error") if isinstance(body, dict) else None
-    return f"{error.get('code')}: {error.get('detail')}" if isinstance(error, dict) else str(body)[:300]

@@ -9,12 +9,13 @@ from typing import Any
 
 import requests
 
-from transferline_collector.client import KeyRejected, Retry, http_check, retry_after
+from transferline_collector.client import KeyRejected, Retry, error_detail, http_check, retry_after
 from transferline_collector.providers.base import Page, Provider, hit
 from transferline_collector.settings import CollectorSettings
 
 PAGE, CAP = 10, 100
 _KEY_REASONS = ("keyInvalid", "badRequest", "forbidden", "accessNotConfigured")
+_DETAIL = error_detail("status", "message")
 
 
 class GoogleCse(Provider):
@@ -56,9 +57,9 @@ class GoogleCse(Provider):
             if any(reason.endswith("LimitExceeded") for reason in reasons):  # the old quota answer: 403
                 raise Retry(f"HTTP {response.status_code} {', '.join(reasons)}", retry_after(response))
             if response.status_code != 400 or any(r in _KEY_REASONS for r in reasons):
-                said = f"{error.get('status')}: {error.get('message')}"
+                said = _DETAIL(body)
                 raise self.key_rejected(said + " (the API closed to new customers; it ends on 2027-01-01)")
-        return http_check(self.name, _detail)(response, body)
+        return http_check(self.name, _DETAIL)(response, body)
 
 
 def _hit(item: dict[str, Any], rank: int) -> Any:
@@ -72,8 +73,3 @@ def _hit(item: dict[str, Any], rank: int) -> Any:
         height=image.get("height"),
         mime=item.get("mime"),
     )
-
-
-def _detail(body: Any) -> str:
-    error = body.get("error") if isinstance(body, dict) else None
-    return f"{error.get('status')}: {error.get('message')}" if isinstance(error, dict) else str(body)[:300]
