@@ -87,7 +87,7 @@ def test_extension_attributes_named_as_the_spec_says_are_kept():
 
 def test_every_event_type_has_a_json_schema_that_names_its_version():
     schemas = events.json_schemas()
-    assert INSTALLED == ["convert", "records", "train"]
+    assert {"convert", "records", "train"} <= set(INSTALLED)  # and whichever other services are installed
     for stage in INSTALLED:
         for kind in events.KINDS:
             assert schemas[events.event_type(stage, kind)]["$id"].endswith(":v1")
