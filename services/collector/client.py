@@ -149,6 +149,8 @@ def http_check(provider: str, detail: Callable[[Any], str]) -> Check:
             raise ProviderError(f"{provider}: HTTP {response.status_code}: {said}")
         if body is None:
             raise ProviderError(f"{provider}: the answer is not JSON ({response.headers.get('Content-Type')})")
+        if not isinstance(body, dict):
+            raise ProviderError(f"{provider}: the answer is JSON but no object ({type(body).__name__})")
         return body
 
     return check

@@ -47,10 +47,10 @@ def check(choice: str) -> str:
     return choice
 
 
-def from_name(name: str | None) -> str | None:
+def from_name(name: object) -> str | None:
     """A licence as people write it ('CC BY-SA 4.0', 'CC-BY-2.0', 'CC0', 'Public domain') as a code; a name
     outside the vocabulary (GFDL, 'Attribution') comes back lower-cased, so a filter drops it."""
-    if not name or not name.strip():
+    if not isinstance(name, str) or not name.strip():
         return None
     text = " ".join(name.lower().split())
     if text.startswith("public domain") or text in ("pd", "pdm", "public domain mark"):

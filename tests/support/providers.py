@@ -120,6 +120,8 @@ def play_openverse(total: int, token: str | None = None) -> Responder:
         size, page = int(request.params.get("page_size", 20)), int(request.params.get("page", 1))
         if size > 20 and request.headers.get("Authorization") != f"Bearer {token}":
             return Answer({"detail": "Authentication credentials were not provided."}, 401)
+        if size > 50 or page * size > 240:  # past the token's page size, or a page reaching past the depth
+            return Answer({"detail": {"page_size": ["Ensure this value is within the allowed range."]}}, 400)
         available = min(total, 240)
         first = (page - 1) * size
         results = [_openverse_result(n) for n in range(first + 1, min(first + size, available) + 1)]

@@ -69,9 +69,24 @@ def hit(url: Any, rank: int, **fields: Any) -> Hit | None:
     return Hit(safe(url), rank, cleaned)
 
 
+def obj(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one: a provider's odd answer reads as no data, not a crash."""
+    return value if isinstance(value, dict) else {}
+
+
+def objs(value: Any) -> list[dict[str, Any]]:
+    """The JSON objects of `value` when it is a list."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def count(value: Any) -> int:
+    """A count or index sent as a number or a string (Flickr sends both); 0 when it is neither."""
+    return _positive(value) or 0
+
+
 def _positive(value: Any) -> int | None:
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         return None
     return number if number > 0 else None

@@ -10,7 +10,7 @@ from typing import Any
 import requests
 
 from transferline_collector.client import error_detail, http_check
-from transferline_collector.providers.base import Page, Provider, hit
+from transferline_collector.providers.base import Page, Provider, hit, obj, objs
 
 CAP = 200
 _KEY_CODES = ("SUBSCRIPTION_TOKEN_INVALID", "SUBSCRIPTION_TOKEN_MISSING", "UNAUTHORIZED")
@@ -26,7 +26,7 @@ class Brave(Provider):
         params = {"q": query, "count": min(limit, CAP), "safesearch": "strict"}
         headers = {"X-Subscription-Token": self.settings.brave_api_key.get_secret_value(), "Accept": "application/json"}
         body = self.client.get(self.settings.brave_url + "/res/v1/images/search", params, self._check, headers)
-        results = body.get("results") or []
+        results = objs(body.get("results"))
         yield Page(1, [h for i, r in enumerate(results[:limit], start=1) if (h := _hit(r, i))])
 
     def _check(self, response: requests.Response, body: Any) -> Any:
@@ -37,7 +37,7 @@ class Brave(Provider):
 
 
 def _hit(result: dict[str, Any], rank: int) -> Any:
-    properties = result.get("properties") or {}
+    properties = obj(result.get("properties"))
     return hit(
         properties.get("url"),
         rank,

@@ -11,7 +11,7 @@ import requests
 
 from transferline_collector import licences
 from transferline_collector.client import ProviderError, http_check
-from transferline_collector.providers.base import Hit, Page, Provider, hit
+from transferline_collector.providers.base import Hit, Page, Provider, count, hit, obj, objs
 
 PAGE, CAP, BAD_KEY = 500, 4000, 100  # Flickr returns no more than 4,000 distinct results for one search
 SIZES = ("l", "c", "o")  # 1024 px first: big enough to label, small enough to fetch
@@ -42,17 +42,17 @@ class Flickr(Provider):
         while (number - 1) * size < wanted:
             url = self.settings.flickr_url + "/services/rest/"
             body = self.client.get(url, {**params, "page": number}, self._check)
-            photos = body.get("photos") or {}
-            found = photos.get("photo") or []
+            photos = obj(body.get("photos"))
+            found = objs(photos.get("photo"))
             first = (number - 1) * size + 1
             yield Page(number, [h for i, p in enumerate(found) if (h := _hit(p, first + i)) and h.rank <= wanted])
-            if not found or number >= _int(photos.get("pages")):
+            if not found or number >= count(photos.get("pages")):
                 return
             number += 1
 
     def _check(self, response: requests.Response, body: Any) -> Any:
         if isinstance(body, dict) and body.get("stat") == "fail":
-            if _int(body.get("code")) == BAD_KEY:
+            if count(body.get("code")) == BAD_KEY:
                 raise self.key_rejected(str(body.get("message")))
             raise ProviderError(f"flickr: error {body.get('code')}: {body.get('message')}")
         return http_check(self.name, lambda b: str(b)[:300])(response, body)
@@ -75,11 +75,3 @@ def _hit(photo: dict[str, Any], rank: int) -> Hit | None:
         width=photo.get(f"width_{size}"),
         height=photo.get(f"height_{size}"),
     )
-
-
-def _int(value: Any) -> int:
-    """Flickr sends `pages` and `total` as numbers or as strings."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0

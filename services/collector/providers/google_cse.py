@@ -10,7 +10,7 @@ from typing import Any
 import requests
 
 from transferline_collector.client import KeyRejected, Retry, error_detail, http_check, retry_after
-from transferline_collector.providers.base import Page, Provider, hit
+from transferline_collector.providers.base import Page, Provider, hit, obj, objs
 from transferline_collector.settings import CollectorSettings
 
 PAGE, CAP = 10, 100
@@ -43,9 +43,9 @@ class GoogleCse(Provider):
             count = min(PAGE, wanted - start + 1)
             page = {**params, "start": start, "num": count}
             body = self.client.get(self.settings.google_cse_url + "/customsearch/v1", page, self._check)
-            items = body.get("items") or []
+            items = objs(body.get("items"))
             yield Page(number, [h for i, item in enumerate(items[:count]) if (h := _hit(item, start + i))])
-            following = ((body.get("queries") or {}).get("nextPage") or [{}])[0].get("startIndex")
+            following = (objs(obj(body.get("queries")).get("nextPage")) or [{}])[0].get("startIndex")
             if not items or not isinstance(following, int) or following <= start:
                 return
             start, number = following, number + 1
@@ -53,7 +53,7 @@ class GoogleCse(Provider):
     def _check(self, response: requests.Response, body: Any) -> Any:
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict) and response.status_code in (400, 401, 403):
-            reasons = [str(e.get("reason")) for e in error.get("errors") or [] if isinstance(e, dict)]
+            reasons = [str(e.get("reason")) for e in objs(error.get("errors"))]
             if any(reason.endswith("LimitExceeded") for reason in reasons):  # the old quota answer: 403
                 raise Retry(f"HTTP {response.status_code} {', '.join(reasons)}", retry_after(response))
             if response.status_code != 400 or any(r in _KEY_REASONS for r in reasons):
@@ -63,7 +63,7 @@ class GoogleCse(Provider):
 
 
 def _hit(item: dict[str, Any], rank: int) -> Any:
-    image = item.get("image") or {}
+    image = obj(item.get("image"))
     return hit(
         item.get("link"),
         rank,

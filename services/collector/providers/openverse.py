@@ -1,5 +1,6 @@
 """Openverse (keyless): GET {TRANSFERLINE_OPENVERSE_URL}/v1/images/. Anonymous pages hold at most 20 results
-(more is a 401) and a query at most 240; client credentials allow pages of 50 (FORMATS.md §7)."""
+(more is a 401) and a query at most 240; client credentials allow pages of up to 50 (FORMATS.md §7; the API's
+api/constants/restricted_features.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import requests
 
 from transferline_collector import licences
 from transferline_collector.client import ProviderError, http_check
-from transferline_collector.providers.base import Page, Provider, hit
+from transferline_collector.providers.base import Page, Provider, count, hit, objs
 
-ANONYMOUS_PAGE, TOKEN_PAGE, CAP = 20, 50, 240
+# A token allows pages of 50; 48 divides the 240-result depth, so no page reaches past it (anonymous: 12 x 20).
+ANONYMOUS_PAGE, TOKEN_PAGE, CAP = 20, 48, 240
 
 
 class Openverse(Provider):
@@ -30,15 +32,15 @@ class Openverse(Provider):
         while (number - 1) * size < wanted:
             url = self.settings.openverse_url + "/v1/images/"
             body = self.client.get(url, {**params, "page": number}, check, headers)
-            results = body.get("results") or []
+            results = objs(body.get("results"))
             first = (number - 1) * size + 1
             yield Page(number, [h for i, r in enumerate(results) if (h := _hit(r, first + i)) and h.rank <= wanted])
-            if not results or number >= int(body.get("page_count") or 0):
+            if not results or number >= count(body.get("page_count")):
                 return
             number += 1
 
     def _auth(self) -> dict[str, str]:
-        """A bearer token from the client credentials, when they are set (pages of 50 instead of 20)."""
+        """A bearer token from the client credentials, when they are set (bigger pages: fewer requests)."""
         client_id, secret = self.settings.openverse_client_id, self.settings.openverse_client_secret
         if not client_id or not secret.get_secret_value():
             return {}

@@ -13,7 +13,7 @@ import requests
 
 from transferline_collector import licences
 from transferline_collector.client import ProviderError, Retry, http_check, retry_after
-from transferline_collector.providers.base import Hit, Page, Provider, hit
+from transferline_collector.providers.base import Hit, Page, Provider, count, hit, obj, objs
 
 PAGE, CAP, MAXLAG = 50, 10_000, 5  # only 50 files a call get a scaled thumburl; CirrusSearch stops at 10,000
 METADATA = "LicenseShortName|LicenseUrl|Artist|UsageTerms|AttributionRequired|ObjectName"
@@ -40,14 +40,13 @@ class Wikimedia(Provider):
             "maxlag": MAXLAG,
         }
         continuation: dict[str, Any] = {}
-        number, seen = 1, 0
-        while seen < wanted:
+        number, taken = 1, 0
+        while taken < wanted:  # every round takes at least one file or ends: a `continue` without end cannot loop
             body = self.client.get(self.settings.wikimedia_url + "/w/api.php", {**params, **continuation}, _check)
-            found = sorted(_pages(body), key=lambda page: int(page.get("index") or 0))
-            hits = [h for h in (_hit(page) for page in found) if h is not None][: wanted - seen]
-            seen += len(hits)
-            yield Page(number, hits)
-            continuation = body.get("continue") or {}
+            found = sorted(_pages(body), key=lambda page: count(page.get("index")))[: wanted - taken]
+            taken += len(found)
+            yield Page(number, [h for h in (_hit(page) for page in found) if h is not None])
+            continuation = obj(body.get("continue"))
             if not continuation or not found:
                 return
             number += 1
@@ -64,18 +63,18 @@ def _check(response: requests.Response, body: Any) -> Any:
 
 
 def _pages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    pages = (body.get("query") or {}).get("pages") or []
-    return list(pages.values()) if isinstance(pages, dict) else list(pages)  # an object without formatversion=2
+    pages = obj(body.get("query")).get("pages")
+    return objs(list(pages.values()) if isinstance(pages, dict) else pages)  # an object without formatversion=2
 
 
 def _hit(page: dict[str, Any]) -> Hit | None:
-    info = (page.get("imageinfo") or [{}])[0]
-    meta = info.get("extmetadata") or {}
+    info = (objs(page.get("imageinfo")) or [{}])[0]
+    meta = obj(info.get("extmetadata"))
     thumb = info.get("thumburl")
     code = licences.from_name(_meta(meta, "LicenseShortName") or _meta(meta, "UsageTerms"))
     return hit(
         thumb or info.get("url"),
-        int(page.get("index") or 0),
+        count(page.get("index")),
         title=_meta(meta, "ObjectName") or str(page.get("title", "")).removeprefix("File:") or None,
         licence=code,
         licence_url=_meta(meta, "LicenseUrl") or licences.url_of(code),
@@ -88,8 +87,9 @@ def _hit(page: dict[str, Any]) -> Hit | None:
     )
 
 
-def _mime(original: str | None, thumb: str | None) -> str | None:
+def _mime(original: Any, thumb: Any) -> str | None:
     """The thumbnail's type (an SVG's is PNG); a video's or PDF's own, so the collector drops it."""
+    original, thumb = (value if isinstance(value, str) else None for value in (original, thumb))
     if original and not original.startswith("image/"):
         return original
     return (mimetypes.guess_type(thumb)[0] if thumb else None) or original
@@ -104,7 +104,7 @@ def _attribution(meta: dict[str, Any]) -> str | None:
 
 def _meta(meta: dict[str, Any], name: str) -> str | None:
     """An extmetadata value as plain text (they may hold HTML: an Artist is often a link)."""
-    value = (meta.get(name) or {}).get("value")
+    value = obj(meta.get(name)).get("value")
     if value is None:
         return None
     text = _Text.of(str(value))

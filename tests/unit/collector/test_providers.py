@@ -4,6 +4,8 @@ its licence fields."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.providers import (
     Answer,
     image_url,
@@ -41,12 +43,12 @@ def test_openverse_stops_at_max_per_query_and_at_its_last_page() -> None:
     assert len(whole.urls()) == 45
 
 
-def test_openverse_client_credentials_allow_pages_of_50() -> None:
-    with serve_api(play_openverse(total=100, token="tok")) as api:
+def test_openverse_client_credentials_allow_bigger_pages_within_the_240_depth() -> None:
+    with serve_api(play_openverse(total=500, token="tok")) as api:
         settings = settings_for(openverse_url=api.url, openverse_client_id="me", openverse_client_secret="secret")
-        found = run(settings, queries=["bottle"], providers=["openverse"], max_per_query=100)
-    assert len(found.urls()) == 100
-    assert [a.params.get("page_size") for a in api.asked[1:]] == ["50", "50"]
+        found = run(settings, queries=["bottle"], providers=["openverse"], max_per_query=1000)
+    assert found.urls() == [image_url("openverse", n) for n in range(1, 241)]
+    assert [a.params.get("page_size") for a in api.asked[1:]] == ["48"] * 5  # 5 x 48 = 240: no page past the depth
     assert api.asked[0].path == "/v1/auth_tokens/token/" and api.asked[1].headers["Authorization"] == "Bearer tok"
 
 
@@ -146,3 +148,27 @@ def test_a_bad_google_key_names_its_setting_and_the_closure() -> None:
         found = run(settings, queries=["a"], providers=["google_cse"])
     error = found.collection.sources[0].error
     assert "TRANSFERLINE_GOOGLE_CSE_API_KEY" in error and "2027-01-01" in error
+
+
+ODD = [[], "text", {"results": "x", "photos": [], "items": {}, "query": {"pages": "x"}}, {"results": [1, None, "a"]}]
+ODD += [{"query": {"pages": [{"index": "x", "imageinfo": [{"thumburl": 5, "mime": 7}]}]}, "continue": "x"}]
+ODD += [{"photos": {"photo": [{"url_l": 3, "license": []}], "pages": "many"}, "stat": "ok"}]
+ODD += [{"results": [{"url": "https://a.test/1.jpg", "license": 5, "width": "inf", "page_count": None}]}]
+
+
+@pytest.mark.parametrize("body", ODD)
+@pytest.mark.parametrize("provider", ["openverse", "wikimedia", "brave", "flickr", "google_cse"])
+def test_an_odd_answer_is_no_results_or_a_provider_error_never_a_crash(provider: str, body) -> None:
+    with serve_api(lambda _: Answer(body)) as api:
+        fields = {f"{provider}_url": api.url, "brave_api_key": "k", "flickr_api_key": "k", "google_cse_api_key": "k"}
+        found = run(settings_for(**fields, google_cse_cx="cx"), queries=["q"], providers=[provider])
+    [source] = found.collection.sources
+    assert source.error is None or source.error.startswith(provider)
+    assert all(row.url.startswith("https://") for row in found.collection.rows)
+
+
+def test_a_wikimedia_continue_that_never_ends_stops_at_max_per_query() -> None:
+    endless = {"query": {"pages": [{"index": 1, "title": "File:x", "imageinfo": [{}]}]}, "continue": {"gsroffset": 1}}
+    with serve_api(lambda _: Answer(endless)) as api:
+        found = run(settings_for(wikimedia_url=api.url), queries=["q"], providers=["wikimedia"], max_per_query=5)
+    assert len(api.asked) == 5 and found.urls() == []  # one file a call, none with a URL
