@@ -20,8 +20,8 @@ from transferline.contracts import ImageRecord
 from transferline.manifest import read_header
 from transferline.store import Store
 from transferline_converter.dataset import ImageIds
+from transferline_converter.sources import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 
 

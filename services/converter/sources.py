@@ -1,4 +1,8 @@
-"""An export as a set of named files: one file, a folder, or a zip archive, read without extracting to disk."""
+"""An export as a set of named files: one file, a folder, or a zip archive, read without extracting to disk.
+
+Pictures inside a folder or zip export (a Roboflow download carries its images) are read only when asked, and
+mostly only their first bytes, for the header: they are not held in memory, and they count against no cap on
+what an export may unpack to."""
 
 from __future__ import annotations
 
@@ -6,26 +10,54 @@ import io
 import lzma
 import zipfile
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 from transferline.errors import InvalidInput
+from transferline.store import ObjectInfo, Store
 
 MAX_MEMBERS = 200_000
 # Caps on what a zip may unpack to (the files are held in memory while read): judged from the zip's directory
 # first, then enforced while reading.
 MAX_MEMBER_BYTES = 256 * 1024**2
 MAX_UNPACKED_BYTES = 512 * 1024**2
+IMAGE_SUFFIXES = frozenset((".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"))
 _ENCRYPTED = 0x1  # general purpose flag bit 0
 _AES = 99  # WinZip's AES-encrypted members name this method
 _METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+Reader = Callable[[int], bytes]  # up to that many bytes of a file, from its start
 
 
-@dataclass(frozen=True)
 class ExportFile:
-    name: str  # path inside the export, '/'-separated (the file's own name for a single file)
-    data: bytes
+    """One file: its path inside the export ('/'-separated; the file's own name for a single file) and its bytes,
+    given, or read when first asked for through `read` (pictures of a folder or zip)."""
+
+    __slots__ = ("_data", "_read", "name")
+
+    def __init__(self, name: str, data: bytes | None = None, read: Reader | None = None) -> None:
+        if (data is None) == (read is None):
+            raise ValueError("an ExportFile takes its bytes or a way to read them, not both")
+        self.name, self._data, self._read = name, data, read
+
+    def __repr__(self) -> str:
+        return f"ExportFile({self.name!r})"
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            assert self._read is not None
+            content = self._read(MAX_MEMBER_BYTES + 1)
+            if len(content) > MAX_MEMBER_BYTES:
+                raise InvalidInput(f"{self.name} is over the {_mib(MAX_MEMBER_BYTES)} one file of an export may be")
+            self._data = content
+        return self._data
+
+    def head(self, size: int) -> bytes:
+        """The first `size` bytes (an image's header is there), without reading the rest."""
+        if self._data is None:
+            assert self._read is not None
+            return self._read(size)
+        return self._data[:size]
 
     @property
     def suffix(self) -> str:
@@ -61,12 +93,22 @@ class ExportSource:
     @classmethod
     def from_path(cls, path: Path) -> ExportSource:
         if path.is_dir():
-            found = [p for p in sorted(path.rglob("*")) if p.is_file()]
-            return cls.from_files(path.name, {p.relative_to(path).as_posix(): p.read_bytes() for p in found})
+            found = [p for p in sorted(path.rglob("*")) if p.is_file() and not _hidden(p.relative_to(path))]
+            return cls(path.name, [_local_file(p.relative_to(path).as_posix(), p) for p in found])
         try:
             return cls.from_bytes(path.name, path.read_bytes())
         except OSError as exc:
             raise InvalidInput(f"cannot read export {path}: {exc.strerror}") from None
+
+    @classmethod
+    def from_store(cls, name: str, store: Store, found: list[ObjectInfo], prefix: str) -> ExportSource:
+        """A folder export kept in a store under `prefix` (`found` is its listing): judged from the listing
+        before anything is read; pictures are read only when asked."""
+        files = [(path, info) for info in found if not _hidden(Path(path := info.key.removeprefix(prefix)))]
+        held = sum(info.size for path, info in files if not _is_picture(path))
+        if held > MAX_UNPACKED_BYTES:
+            raise InvalidInput(f"export {name!r} holds more than {_mib(MAX_UNPACKED_BYTES)} of files besides images")
+        return cls(name, [_stored_file(path, store, info.key) for path, info in files])
 
     @property
     def single(self) -> ExportFile | None:
@@ -99,9 +141,13 @@ def _unzip(name: str, data: bytes) -> Iterator[ExportFile]:
     _check_members(name, members)
     left = MAX_UNPACKED_BYTES
     for member in members:
+        path = member.filename.replace("\\", "/")
+        if _is_picture(path):
+            yield ExportFile(path, read=lambda size, m=member: _read_start(name, archive, m, size))
+            continue
         content = _read_member(name, archive, member, min(left, MAX_MEMBER_BYTES))
         left -= len(content)
-        yield ExportFile(member.filename.replace("\\", "/"), content)
+        yield ExportFile(path, content)
 
 
 def _open_zip(name: str, data: bytes) -> zipfile.ZipFile:
@@ -117,7 +163,7 @@ def _check_members(name: str, members: list[zipfile.ZipInfo]) -> None:
     """Refuse from the directory alone: too many members, too much unpacked, encryption, unknown compression."""
     if len(members) > MAX_MEMBERS:
         raise InvalidInput(f"export {name}: the zip holds {len(members)} files, over the {MAX_MEMBERS} accepted")
-    total = sum(m.file_size for m in members)
+    total = sum(m.file_size for m in members if not _is_picture(m.filename))  # pictures are read when asked
     if total > MAX_UNPACKED_BYTES:
         raise InvalidInput(f"export {name}: the zip unpacks to {_mib(total)}, over the {_mib(MAX_UNPACKED_BYTES)} cap")
     for member in members:
@@ -132,14 +178,49 @@ def _check_members(name: str, members: list[zipfile.ZipInfo]) -> None:
 
 
 def _read_member(name: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int) -> bytes:
-    try:
-        with archive.open(member) as stream:
-            content = stream.read(limit + 1)
-    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, NotImplementedError) as exc:
-        raise InvalidInput(f"export {name}: member {member.filename} does not unpack: {exc}") from None
+    content = _read_start(name, archive, member, limit + 1)
     if len(content) > limit:
         raise InvalidInput(f"export {name}: member {member.filename} unpacks past the {_mib(limit)} left to it")
     return content
+
+
+def _read_start(name: str, archive: zipfile.ZipFile, member: zipfile.ZipInfo, size: int) -> bytes:
+    """Up to `size` bytes of a member, inflating no more than that."""
+    try:
+        with archive.open(member) as stream:
+            return stream.read(size)
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, NotImplementedError) as exc:
+        raise InvalidInput(f"export {name}: member {member.filename} does not unpack: {exc}") from None
+
+
+def _local_file(path: str, file: Path) -> ExportFile:
+    """A file of a folder export: pictures are read when asked, the rest now."""
+    if _is_picture(path):
+        return ExportFile(path, read=lambda size: _read_local(file, size))
+    return ExportFile(path, _read_local(file, -1))
+
+
+def _read_local(file: Path, size: int) -> bytes:
+    try:
+        with file.open("rb") as stream:
+            return stream.read(size)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {file}: {exc.strerror}") from None
+
+
+def _stored_file(path: str, store: Store, key: str) -> ExportFile:
+    if not _is_picture(path):
+        return ExportFile(path, store.get_bytes(key))
+
+    def read(size: int) -> bytes:
+        with store.open(key) as stream:
+            return stream.read(size)
+
+    return ExportFile(path, read=read)
+
+
+def _is_picture(path: str) -> bool:
+    return PurePosixPath(path).suffix.lower() in IMAGE_SUFFIXES
 
 
 def _mib(count: int) -> str:

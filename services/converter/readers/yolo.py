@@ -17,12 +17,11 @@ import re
 from pathlib import PurePosixPath
 
 from transferline.errors import InvalidInput
-from transferline.manifest import read_header
+from transferline.manifest import ImageHeader, read_header
 from transferline_converter.dataset import ImageIds, LabeledImage, Problems, ReadResult, Shape, Where
-from transferline_converter.images import IMAGE_SUFFIXES
 from transferline_converter.readers import ReadOptions
 from transferline_converter.readers.common import RowError, text_number
-from transferline_converter.sources import ExportFile, ExportSource
+from transferline_converter.sources import IMAGE_SUFFIXES, ExportFile, ExportSource
 
 FORMAT = "yolo"
 NAME_FILES = ("classes.txt", "obj.names")
@@ -30,6 +29,7 @@ YAML_FILES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
 _CLASS = re.compile(r"\d+")
 _MAX_DIGITS = 18  # a class index fits int64 (and far below Python's 4300-digit int() limit)
 _SNIFF_FILES, _SNIFF_LINES = 20, 5
+_HEADER_BYTES = 256 * 1024  # JPEG's EXIF and ICC segments come before the size, and rarely take more
 
 
 def sniff(source: ExportSource) -> bool:
@@ -70,6 +70,14 @@ def image_path(label: str) -> str:
 
 def _without_suffix(name: str) -> str:
     return str(PurePosixPath(name).with_suffix(""))
+
+
+def _header(picture: ExportFile) -> ImageHeader | None:
+    """The picture's size from its first bytes, where the header is; the whole file only when the header runs
+    past them (a TIFF may keep it at the end)."""
+    start = picture.head(_HEADER_BYTES)
+    header = read_header(io.BytesIO(start))
+    return read_header(io.BytesIO(picture.data)) if header is None and len(start) == _HEADER_BYTES else header
 
 
 def _picture_notes(images: list[LabeledImage], pictures: dict[str, ExportFile]) -> list[str]:
@@ -126,7 +134,7 @@ def _image(
 ) -> LabeledImage:
     where = Where(file.name)
     picture = pictures.get(image_path(file.name))
-    header = read_header(io.BytesIO(picture.data)) if picture else None
+    header = _header(picture) if picture else None
     if picture and header:
         image = LabeledImage(where, ImageIds(file_name=picture.name), header.width, header.height)
     else:

@@ -5,6 +5,7 @@ images, Label Studio paths without a suffix."""
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from tests.support.exports import cvat, label_studio, labelbox_json, yolo
 from tests.support.labels import GtDataset, make_dataset
 from transferline.cli import main
+from transferline_converter import sources
 
 SUBSETS = ("Train", "Validation", "Test")
 
@@ -192,3 +194,23 @@ def test_label_studio_local_files_in_two_folders_with_one_name_stay_two_images(t
     assert [(i["file_name"], i["sha256"]) for i in coco["images"]] == [
         (f"{split}/img_0000.jpg", dataset.images[0].sha256) for split, dataset in splits.items()
     ]
+
+
+@pytest.mark.parametrize("packed", ["folder", "zip"])
+def test_the_images_a_yolo_export_carries_count_against_no_cap(tmp_path: Path, monkeypatch, packed: str) -> None:
+    """The cap on what an export may unpack to holds the labels; the pictures it carries are only opened for their
+    headers (so a Roboflow download of many images converts, as a folder or as its zip)."""
+    splits = {"train": make_dataset(seed=4, images=3), "valid": make_dataset(seed=5, images=2)}
+    files = yolo.write_roboflow(splits)
+    labels = sum(len(data) for name, data in files.items() if not name.endswith(".jpg"))
+    monkeypatch.setattr(sources, "MAX_UNPACKED_BYTES", labels + 10)
+    assert sum(len(data) for data in files.values()) > labels + 10
+    export = write_files(tmp_path / "export", files)
+    if packed == "zip":
+        archive = tmp_path / "export.zip"
+        with zipfile.ZipFile(archive, "w") as out:
+            for name, data in files.items():
+                out.writestr(name, data)
+        export = archive
+    code, coco, report = convert(tmp_path, export)
+    assert code == 0 and report["problems"]["errors"] == 0 and len(coco["images"]) == 5

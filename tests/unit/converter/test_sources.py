@@ -1,5 +1,6 @@
 """Zipped exports: what a zip would unpack to is judged from its directory before anything is inflated, each member
-is read only up to its share of the caps, and broken, encrypted or exotic zips are refused naming the member."""
+is read only up to its share of the caps, and broken, encrypted or exotic zips are refused naming the member.
+Pictures inside an export (a zip, a folder, a folder in the store) are read only when asked."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import zipfile
 import pytest
 
 from transferline.errors import InvalidInput
+from transferline.store.filesystem import FilesystemStore
 from transferline_converter import sources
 from transferline_converter.sources import ExportSource
 
@@ -106,3 +108,50 @@ def test_corrupt_deflate_data_is_refused_naming_the_member() -> None:
     start = data.index(LOCAL) + 30 + len("export.ndjson")
     broken = data[:start] + b"\xff" * 16 + data[start + 16 :]
     assert "member export.ndjson does not unpack" in refusal(broken)
+
+
+def test_pictures_in_a_zip_are_read_when_asked_and_count_against_no_cap(monkeypatch) -> None:
+    """A Roboflow zip carries its images: they are not inflated up front, so only the labels meet the cap."""
+    monkeypatch.setattr(sources, "MAX_UNPACKED_BYTES", 150)
+    picture = bytes(range(256)) * 4
+    source = ExportSource.from_bytes("export.zip", zipped({"train/images/a.jpg": picture, "labels/a.txt": b"0 1"}))
+    image = next(f for f in source.files if f.name == "train/images/a.jpg")
+    assert image.head(16) == picture[:16] and image.data == picture
+    assert "the zip unpacks to 151 bytes" in refusal(zipped({"a.jpg": picture, "a.txt": b"x" * 151}))
+
+
+def test_a_picture_is_still_held_to_the_member_cap(monkeypatch) -> None:
+    monkeypatch.setattr(sources, "MAX_MEMBER_BYTES", 100)
+    [image] = ExportSource.from_bytes("export.zip", zipped({"a.png": b"x" * 80})).files
+    assert image.data == b"x" * 80
+    assert "member a.png unpacks to 101 bytes, over the 100 bytes cap" in refusal(zipped({"a.png": b"x" * 101}))
+    understated = set_field(zipped({"a.png": b"x" * 101}), CENTRAL, 24, 100, size=4)
+    [broken] = ExportSource.from_bytes("export.zip", understated).files  # its claim passes; reading it does not
+    with pytest.raises(InvalidInput, match=r"member a\.png does not unpack"):
+        broken.head(8)
+
+
+def test_a_folder_export_reads_its_pictures_only_when_asked(tmp_path) -> None:
+    (tmp_path / "export" / "images").mkdir(parents=True)
+    (tmp_path / "export" / "classes.txt").write_bytes(b"car\n")
+    picture = tmp_path / "export" / "images" / "a.jpg"
+    picture.write_bytes(b"first version")
+    (tmp_path / "export" / ".DS_Store").write_bytes(b"\0")
+    source = ExportSource.from_path(tmp_path / "export")
+    assert [f.name for f in source.files] == ["classes.txt", "images/a.jpg"]
+    picture.write_bytes(b"changed later")  # read when asked, not when the export was listed
+    assert source.files[1].head(7) == b"changed" and source.files[0].data == b"car\n"
+
+
+def test_a_stored_folder_export_meets_the_cap_without_its_pictures(tmp_path, monkeypatch) -> None:
+    store = FilesystemStore(tmp_path)
+    store.ensure_bucket()
+    prefix = "jobs/j/labels/raw/export/"
+    for name, data in {"a.jpg": b"p" * 500, "labels/a.txt": b"0 .5 .5 .1 .1", "._a.txt": b"litter"}.items():
+        store.put_bytes(prefix + name, data)
+    monkeypatch.setattr(sources, "MAX_UNPACKED_BYTES", 100)
+    source = ExportSource.from_store("export", store, list(store.list(prefix)), prefix)
+    assert [(f.name, f.data) for f in source.files] == [("a.jpg", b"p" * 500), ("labels/a.txt", b"0 .5 .5 .1 .1")]
+    store.put_bytes(prefix + "big.txt", b"x" * 100)
+    with pytest.raises(InvalidInput, match=r"export 'export' holds more than 100 bytes of files besides images"):
+        ExportSource.from_store("export", store, list(store.list(prefix)), prefix)

@@ -3,10 +3,14 @@ image names, and every kind of broken line."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image
 
 from tests.support.labels import GtImage
 from transferline.errors import InvalidInput
+from transferline_converter import sources
 from transferline_converter.dataset import Problems, Where
 from transferline_converter.readers import ReadOptions, yolo
 from transferline_converter.sources import ExportFile, ExportSource
@@ -187,3 +191,25 @@ def test_non_utf8_label_file_is_invalid_input_naming_it():
 )
 def test_sniff_is_false_without_raising(files):
     assert yolo.sniff(export(files)) is False
+
+
+def test_a_picture_in_the_export_is_read_only_as_far_as_its_header():
+    """Its size comes from the first bytes; the whole file is read only when the header lies past them (here a
+    JPEG whose 300 KB colour profile comes before its size)."""
+    small, profiled = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (30, 20)).save(small, "JPEG")
+    Image.new("RGB", (40, 10)).save(profiled, "JPEG", icc_profile=bytes(300_000))
+    asked: dict[str, list[int]] = {"a": [], "b": []}
+
+    def picture(name: str, data: bytes) -> ExportFile:
+        return ExportFile(f"images/{name}.jpg", read=lambda size: asked[name].append(size) or data[:size])
+
+    labels = [ExportFile(f"labels/{name}.txt", b"0 .5 .5 .1 .1\n") for name in asked]
+    pictures = [picture("a", small.getvalue()), picture("b", profiled.getvalue())]
+    source = ExportSource("export", [ExportFile("classes.txt", CLASSES), *labels, *pictures])
+    result = yolo.read(source, ReadOptions(), Problems())
+    assert [(row.ids.file_name, row.width, row.height) for row in result.images] == [
+        ("images/a.jpg", 30, 20),
+        ("images/b.jpg", 40, 10),
+    ]
+    assert asked == {"a": [yolo._HEADER_BYTES], "b": [yolo._HEADER_BYTES, sources.MAX_MEMBER_BYTES + 1]}
