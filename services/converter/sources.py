@@ -11,6 +11,7 @@ import lzma
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from transferline.errors import InvalidInput
@@ -143,7 +144,7 @@ def _unzip(name: str, data: bytes) -> Iterator[ExportFile]:
     for member in members:
         path = member.filename.replace("\\", "/")
         if _is_picture(path):
-            yield ExportFile(path, read=lambda size, m=member: _read_start(name, archive, m, size))
+            yield ExportFile(path, read=partial(_read_start, name, archive, member))
             continue
         content = _read_member(name, archive, member, min(left, MAX_MEMBER_BYTES))
         left -= len(content)
