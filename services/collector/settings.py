@@ -7,7 +7,7 @@ from pydantic import Field, HttpUrl, SecretStr, field_validator
 
 from transferline.settings import PREFIX, ServiceSettings
 
-USER_AGENT = "transferline-collector/0.1 (image dataset builder; contact: TRANSFERLINE_COLLECTOR_CONTACT)"
+USER_AGENT = "transferline-collector/0.1 (image dataset builder; {contact})"
 
 
 class CollectorSettings(ServiceSettings):
@@ -46,4 +46,6 @@ class CollectorSettings(ServiceSettings):
 
     @property
     def user_agent(self) -> str:
-        return f"{USER_AGENT} {self.collector_contact}".strip()
+        """Descriptive, with a contact when one is set (Wikimedia's User-Agent policy asks for one)."""
+        contact = self.collector_contact.strip() or "no contact set: TRANSFERLINE_COLLECTOR_CONTACT"
+        return USER_AGENT.format(contact=contact)
