@@ -87,11 +87,6 @@ class ExportSource:
         return cls(name, [ExportFile(PurePosixPath(name).name, data)])
 
     @classmethod
-    def from_files(cls, name: str, files: dict[str, bytes]) -> ExportSource:
-        """A folder export: its files by '/'-separated path inside it (hidden ones are left out)."""
-        return cls(name, [ExportFile(path, data) for path, data in files.items() if not _hidden(Path(path))])
-
-    @classmethod
     def from_path(cls, path: Path) -> ExportSource:
         if path.is_dir():
             found = [p for p in sorted(path.rglob("*")) if p.is_file() and not _hidden(p.relative_to(path))]
