@@ -1,5 +1,5 @@
-"""The download stage's work over a store: read the job's URL list, download it, write the outputs under images/
-(and the Labelbox import file), and say how it went."""
+"""The download stage's work over a store: read the job's URL list, download it (or one chunk of it), write the
+outputs under images/ (and the Labelbox import file), and say how it went; merge a fanned-out job's chunks."""
 
 from __future__ import annotations
 
@@ -10,36 +10,72 @@ from collections.abc import Iterable
 from transferline import keys
 from transferline.contracts import ImageRecord, read_stored_rows
 from transferline.errors import InvalidInput, WorkFailed
+from transferline.fanout import ChunkResult
 from transferline.fetch import Fetcher
 from transferline.stage import StageContext, StageResult
 from transferline.store import Store
 from transferline_downloader.inputs import read_urls
 from transferline_downloader.inspect import Limits
 from transferline_downloader.request import DownloadRequested
-from transferline_downloader.run import Layout, download_urls
+from transferline_downloader.run import Layout, Ledger, download_urls, summarise
 from transferline_downloader.settings import DownloaderSettings
 from transferline_downloader.worker import Policy, Worker
 
 
-def download_job(request: DownloadRequested, ctx: StageContext, settings: DownloaderSettings) -> StageResult:
-    job, store = ctx.job_id, ctx.store
+def job_urls(store: Store, job: str) -> list[str]:
     try:
-        urls = read_urls(store.get_bytes(keys.urls(job)))
+        return read_urls(store.get_bytes(keys.urls(job)))
     except KeyError:
         raise InvalidInput(f"no URL list at {keys.urls(job)}: collect URLs or upload a list there first") from None
-    layout = Layout.of_job(job)
-    worker = make_worker(request, ctx, settings)
+
+
+def download_job(
+    request: DownloadRequested, ctx: StageContext, settings: DownloaderSettings, stage: str
+) -> StageResult:
+    """The whole list, or the slice of it `request.chunk` names (its files then go under the chunk's keys)."""
+    urls, chunk = job_urls(ctx.store, ctx.job_id), request.chunk
+    layout = Layout.of_job(ctx.job_id) if chunk is None else Layout.of_chunk(ctx.job_id, stage, chunk)
+    if chunk is not None:
+        urls = urls[chunk.start : chunk.stop]
     summary = download_urls(
         urls,
-        worker,
-        store,
+        make_worker(request, ctx, settings),
+        ctx.store,
         layout,
         workers=request.workers,
         resume=request.resume,
         stopping=ctx.stopping,
         progress=lambda done, total, values: ctx.progress(done, total, "downloading", **values),
     )
-    records = _records(store, layout)
+    if chunk is not None:
+        return StageResult({"outcomes": layout.outcomes, "manifest": layout.manifest}, counters_of(summary))
+    return finish(request, ctx, settings, summary)
+
+
+def merge_job(
+    request: DownloadRequested, ctx: StageContext, settings: DownloaderSettings, parts: list[ChunkResult]
+) -> StageResult:
+    """The chunks' outcomes and manifests as the job's, in input order, with its summary and Labelbox file."""
+    ledger = Ledger()
+    for part in parts:
+        Ledger.load(ctx.store, Layout(part.outputs["outcomes"], part.outputs["manifest"], ""), into=ledger)
+        ledger.fetched += int(part.counters.get("fetched", 0))
+        ledger.fetched_ok += int(part.counters.get("fetched_ok", 0))
+    urls = job_urls(ctx.store, ctx.job_id)
+    missing = [url for url in urls if url not in ledger.outcomes]
+    if missing:
+        raise InvalidInput(f"{len(missing)} URLs have no outcome in any chunk (first: {missing[0][:200]})")
+    layout = Layout.of_job(ctx.job_id)
+    ledger.save(ctx.store, layout, urls)
+    summary = summarise(ledger, urls, sum(part.counters.get("wall_seconds", 0.0) for part in parts))
+    summary["chunks"] = len(parts)
+    ctx.store.put_bytes(layout.summary, json.dumps(summary, indent=1).encode(), "application/json")
+    return finish(request, ctx, settings, summary)
+
+
+def finish(request: DownloadRequested, ctx: StageContext, settings: DownloaderSettings, summary: dict) -> StageResult:
+    job, store, layout = ctx.job_id, ctx.store, Layout.of_job(ctx.job_id)
+    records = read_stored_rows(store, layout.manifest, ImageRecord)
     store.put_bytes(keys.labelbox_import(job), labelbox_import(records, store, settings), "application/json")
     outputs = {
         "manifest": layout.manifest,
@@ -47,13 +83,12 @@ def download_job(request: DownloadRequested, ctx: StageContext, settings: Downlo
         "summary": layout.summary,
         "labelbox_import": keys.labelbox_import(job),
     }
-    counters = counters_of(summary)
     if summary["urls"] and summary["failed"] / summary["urls"] > request.max_failed_fraction:
         raise WorkFailed(
             f"{summary['failed']} of {summary['urls']} URLs failed, over the {request.max_failed_fraction:g} "
             f"allowed (reasons: {summary['reasons']}; see {layout.outcomes})"
         )
-    return StageResult(outputs, counters)
+    return StageResult(outputs, counters_of(summary))
 
 
 def make_worker(request: DownloadRequested, ctx: StageContext, settings: DownloaderSettings) -> Worker:
@@ -78,8 +113,9 @@ def make_worker(request: DownloadRequested, ctx: StageContext, settings: Downloa
 
 
 def counters_of(summary: dict) -> dict[str, float]:
-    counters = {name: float(summary[name]) for name in ("urls", "ok", "failed", "stored", "duplicates", "bytes")}
-    counters["images_per_second"] = float(summary["images_per_second"])
+    names = ("urls", "ok", "failed", "stored", "duplicates", "bytes", "wall_seconds", "images_per_second")
+    counters = {name: float(summary[name]) for name in names}
+    counters["fetched"], counters["fetched_ok"] = float(summary["fetched_this_run"]), float(summary["fetched_ok"])
     counters.update({f"failed.{reason}": float(count) for reason, count in summary["reasons"].items()})
     return counters
 
@@ -97,7 +133,3 @@ def labelbox_import(records: Iterable[ImageRecord], store: Store, settings: Down
         for record in records
     ]
     return json.dumps(rows, indent=1).encode()
-
-
-def _records(store: Store, layout: Layout) -> list[ImageRecord]:
-    return list(read_stored_rows(store, layout.manifest, ImageRecord))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from transferline.payloads import StageRequest
+from transferline.fanout import ChunkedRequest
 
 MIB = 1024 * 1024
 
 
-class DownloadRequested(StageRequest):
+class DownloadRequested(ChunkedRequest):
     """Fetch every URL of the job's `urls/urls.jsonl` (or any URL list stored there: JSON lines with a `url`
-    field, a CSV with a URL column, plain text), keep what is a whole image, record one outcome per URL."""
+    field, a CSV with a URL column, plain text), keep what is a whole image, record one outcome per URL.
+    Over `chunk_size` URLs (default 500), the runner fans it out over the running replicas."""
 
     workers: int = Field(16, ge=1, le=256, description="concurrent fetches")
     per_host: int = Field(4, ge=1, le=256, description="concurrent fetches to one host")

@@ -14,6 +14,7 @@ from threading import Event
 from transferline import keys
 from transferline.contracts import DownloadOutcome, ImageRecord, read_stored_rows, rows_jsonl
 from transferline.errors import Interrupted
+from transferline.fanout import ChunkRef
 from transferline.store import Store
 from transferline_downloader.worker import Result
 
@@ -32,6 +33,13 @@ class Layout:
     @classmethod
     def of_job(cls, job: str) -> Layout:
         return cls(keys.download_outcomes(job), keys.image_manifest(job), keys.download_summary(job))
+
+    @classmethod
+    def of_chunk(cls, job: str, stage: str, chunk: ChunkRef) -> Layout:
+        def file(name: str) -> str:
+            return keys.chunk_file(job, stage, chunk.group, chunk.index, name)
+
+        return cls(file("outcomes.jsonl"), file("manifest.jsonl"), file("summary.json"))
 
 
 @dataclass
@@ -57,8 +65,8 @@ class Ledger:
         store.put_bytes(layout.outcomes, rows_jsonl(outcomes), "application/x-ndjson")
 
     @classmethod
-    def load(cls, store: Store, layout: Layout) -> Ledger:
-        ledger = cls()
+    def load(cls, store: Store, layout: Layout, into: Ledger | None = None) -> Ledger:
+        ledger = into if into is not None else cls()
         for outcome in read_stored_rows(store, layout.outcomes, DownloadOutcome):
             ledger.outcomes[outcome.url] = outcome
         for record in read_stored_rows(store, layout.manifest, ImageRecord):
@@ -139,6 +147,7 @@ def summarise(ledger: Ledger, urls: list[str], seconds: float) -> dict:
         "duplicates": ok - len(ledger.records),
         "bytes": sum(record.bytes for record in ledger.records.values()),
         "fetched_this_run": ledger.fetched,
+        "fetched_ok": ledger.fetched_ok,
         "wall_seconds": round(seconds, 3),
         "images_per_second": round(ledger.fetched_ok / seconds, 2) if seconds > 0 else 0.0,
     }

@@ -174,6 +174,38 @@ def custom(job_id: str, stage: str, name: str) -> str:
     return job_prefix(job_id) + f"custom/{check_id(stage, 'stage name')}/{clean_name(name)}"
 
 
+def chunks(job_id: str, stage: str, group: str) -> str:
+    """A fanned-out request's chunks: `group` is the parent request's input digest (a new request, new group)."""
+    if not _SHA256.fullmatch(group):
+        raise InvalidInput(f"chunk group {group!r} is not a lowercase sha256 hex digest")
+    return job_prefix(job_id) + f"chunks/{check_id(stage, 'stage name')}/{group}/"
+
+
+def chunk_file(job_id: str, stage: str, group: str, index: int, name: str) -> str:
+    """An output a chunk writes for the fan-in to merge."""
+    return chunks(job_id, stage, group) + f"{_index(index)}/{clean_name(name)}"
+
+
+def chunk_done(job_id: str, stage: str, group: str, index: int) -> str:
+    """A chunk's marker (its result), created once, whoever finishes it and however often it is delivered."""
+    return chunks(job_id, stage, group) + f"done/{_index(index)}.json"
+
+
+def chunks_done(job_id: str, stage: str, group: str) -> str:
+    return chunks(job_id, stage, group) + "done/"
+
+
+def chunks_merged(job_id: str, stage: str, group: str) -> str:
+    """Created by the one replica that merges the chunks and completes the request."""
+    return chunks(job_id, stage, group) + "merged.json"
+
+
+def _index(index: int) -> str:
+    if not 0 <= int(index) < 100_000:
+        raise InvalidInput(f"chunk index {index} is outside 0..99999")
+    return f"{int(index):05d}"
+
+
 def stage_status(job_id: str, stage: str) -> str:
     return job_prefix(job_id) + f"stages/{check_id(stage, 'stage name')}.json"
 

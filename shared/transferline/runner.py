@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -15,10 +16,11 @@ from datetime import datetime
 from types import FrameType
 from typing import Any, TypeVar
 
-from transferline import events, keys, metrics, stages, status
+from transferline import events, fanout, keys, metrics, stages, status
 from transferline.bus import Bus, Consumer, Message
 from transferline.errors import ConfigurationError, Interrupted, InvalidInput, TransientError
 from transferline.events import Event, Registry
+from transferline.fanout import ChunkedRequest, ChunkedStage, ChunkRef, ChunkResult
 from transferline.logs import log_context
 from transferline.payloads import (
     OUTCOMES,
@@ -115,6 +117,9 @@ class Runner:
         assert event is not None
         request = event.payload
         assert isinstance(request, StageRequest)
+        if isinstance(request, ChunkedRequest) and request.chunk is not None:
+            self._handle_chunk(work, consumer, request.chunk)
+            return
         try:
             digest = self._input_digest(event.job_id, request)
         except InvalidInput as exc:  # an input the request names is not one the store can hold
@@ -126,6 +131,8 @@ class Runner:
             log.info("already done for this input; re-emitting completion")
             metrics.EVENTS_HANDLED.labels(self.stage.name, "replayed").inc()
             self._complete(event, digest, previous.outputs, previous.counters, previous.seconds or 0.0, replayed=True)
+            return
+        if self._fanned_out(work, digest, consumer):
             return
         work.attempt = _Attempt(event, digest, status.now())
         with metrics.IN_FLIGHT.labels(self.stage.name).track_inprogress():
@@ -170,6 +177,9 @@ class Runner:
             with metrics.HANDLE_SECONDS.labels(self.stage.name).time():
                 return self.stage.handle(event.payload, self._context(event, consumer))
 
+        return self._retrying(once)
+
+    def _retrying(self, once: Callable[[], StageResult]) -> StageResult | _Failure:
         try:
             return call_with_retries(once, self.settings.retry_attempts, self.backoff, self.stopping, self._log_retry)
         except InvalidInput as exc:
@@ -179,6 +189,65 @@ class Runner:
                 raise exc.last from None  # saved work, service stopping: no failure, the message comes back
             return _Failure("retries-exhausted", str(exc))
         # A bug in the stage goes on to `process`, which records it as this attempt's internal-error failure.
+
+    def _fanned_out(self, work: _InHand, digest: str, consumer: Consumer) -> bool:
+        """Split a request over many items into chunk requests, one bus key each (fanout.py); False when the
+        stage does not fan out or one request is enough."""
+        event = work.event
+        assert event is not None
+        request = event.payload
+        if not isinstance(self.stage, ChunkedStage) or not isinstance(request, ChunkedRequest):
+            return False
+        try:
+            items = self.stage.count_items(request, self._context(event, consumer))
+            chunks = fanout.split(request, items, digest, event.envelope.id)
+        except InvalidInput:
+            return False  # handle meets the same problem and reports it as usual
+        if not chunks:
+            return False
+        work.attempt = _Attempt(event, digest, status.now())
+        self._write_status(work.attempt, "running")
+        topic = events.request_topic(self.stage.name)
+        for chunk in chunks:
+            assert chunk.chunk is not None
+            payload = chunk.model_dump(mode="json")
+            part = events.make_event(self.stage.name, "requested", event.job_id, payload, self.source, self.registry)
+            self.bus.publish(topic, fanout.bus_key(event.job_id, chunk.chunk), part.to_json())
+        log.info("fanned out", extra={"chunks": len(chunks), "items": items})
+        return True
+
+    def _handle_chunk(self, work: _InHand, consumer: Consumer, chunk: ChunkRef) -> None:
+        """Do one chunk unless its marker exists; whoever completes the set merges, exactly once (fanout.py)."""
+        event = work.event
+        assert event is not None
+        parent = dataclasses.replace(
+            event,
+            envelope=event.envelope.model_copy(update={"id": chunk.parent}),
+            payload=event.payload.model_copy(update={"chunk": None}),
+        )
+        work.attempt = _Attempt(parent, chunk.group, status.now())
+        job, name = event.job_id, self.stage.name
+        if fanout.done_result(self.store, job, name, chunk) is None:
+            done = self._retrying(lambda: self.stage.handle(event.payload, self._context(event, consumer)))
+            if isinstance(done, _Failure):
+                self._record_failure(work.attempt, done, work.message)
+                return
+            fanout.record_done(self.store, job, name, chunk, done)
+        parts = fanout.finished(self.store, job, name, chunk)
+        if parts is None or not fanout.claim_merge(self.store, job, name, chunk):
+            return
+        previous = status.read_status(self.store, job, name)
+        if previous is not None and previous.done_for(chunk.group):
+            return  # the merging chunk's redelivery, after it had completed
+        merged = self._retrying(lambda: self._merge(parent, consumer, parts))
+        if isinstance(merged, _Failure):
+            self._record_failure(work.attempt, merged, work.message)
+        else:
+            self._record_success(work.attempt, merged)
+
+    def _merge(self, parent: Event, consumer: Consumer, parts: list[ChunkResult]) -> StageResult:
+        assert isinstance(self.stage, ChunkedStage)
+        return self.stage.merge(parent.payload, self._context(parent, consumer), parts)
 
     def _record_success(self, attempt: _Attempt, result: StageResult) -> None:
         outputs = {name: self.store.uri(key) for name, key in result.outputs.items()}
@@ -261,7 +330,8 @@ class Runner:
             service=self.source,
             original=message.value.decode("utf-8", "replace"),
         )
-        subject = message.key if _is_job_id(message.key) else "unknown"
+        job = fanout.job_of_key(message.key)  # a chunk request's key is <job>#<chunk>
+        subject = job if _is_job_id(job) else "unknown"
         self._publish(events.make_event("dlq", "dead-letter", subject, letter, self.source))
 
     def _check_addressed_to_me(self, event: Event) -> None:

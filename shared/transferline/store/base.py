@@ -57,6 +57,11 @@ class Store(ABC):
         """Write a whole object atomically: readers see the old object or the new one, never a part."""
 
     @abstractmethod
+    def create_if_absent(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> bool:
+        """Write a whole object only when none exists at `key`; True when this call created it. Of callers racing
+        for one key (replicas, redeliveries) exactly one gets True: the fan-in's "who finishes last" rests on it."""
+
+    @abstractmethod
     def put_stream(self, key: str, stream: BinaryIO, content_type: str = "application/octet-stream") -> ObjectInfo:
         """Write from a file-like object without holding it all in memory (multipart when large)."""
 

@@ -53,6 +53,23 @@ class FilesystemStore(Store):
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ObjectInfo:
         return self._write(key, lambda out: out.write(data))
 
+    def create_if_absent(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> bool:
+        """The bytes go to a temp file first, then are hard-linked to the key: link(2), like open(O_EXCL), fails
+        when the name exists, and unlike O_EXCL no reader ever sees the object half written."""
+        path = self._path(key, writing=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _temp_beside(path) as (temp, out):
+            out.write(data)
+            out.finish()
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                return False
+            finally:
+                temp.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+        return True
+
     def put_stream(self, key: str, stream: BinaryIO, content_type: str = "application/octet-stream") -> ObjectInfo:
         def copy(out: _HashingWriter) -> None:
             while chunk := stream.read(CHUNK):

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -80,6 +81,24 @@ class S3Store(Store):
         with _translate():
             answer = self._s3().put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
         return ObjectInfo(key=key, size=len(data), etag=_etag(answer))
+
+    def create_if_absent(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> bool:
+        """A conditional PUT (`If-None-Match: *`, which S3 and MinIO honour): 412 when the key exists. A 409
+        (another conditional write to the key in flight) is retried until one of them has won."""
+        check_key(key)
+        while True:
+            try:
+                with _translate():
+                    self._s3().put_object(
+                        Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*"
+                    )
+                return True
+            except ClientError as exc:
+                if _status(exc) == 412 or _code(exc) == "PreconditionFailed":
+                    return False
+                if _status(exc) != 409:
+                    raise
+            time.sleep(0.05)
 
     def put_stream(self, key: str, stream: BinaryIO, content_type: str = "application/octet-stream") -> ObjectInfo:
         check_key(key)

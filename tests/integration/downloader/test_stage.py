@@ -66,7 +66,8 @@ def test_a_job_downloads_then_converts_without_decoding_again(pipeline: Pipeline
     _convert(pipeline, job, dataset, digest)
     coco = json.loads(pipeline.store.get_bytes(keys.coco(job)))
     sizes = {image["file_name"]: (image["width"], image["height"]) for image in coco["images"]}
-    assert sizes == {f"{digest[i.file_name][:2]}/{digest[i.file_name]}.jpg": (i.width, i.height) for i in dataset.images}
+    names = {i.file_name: f"{digest[i.file_name][:2]}/{digest[i.file_name]}.jpg" for i in dataset.images}
+    assert sizes == {names[i.file_name]: (i.width, i.height) for i in dataset.images}
 
 
 def _is_progress(message: dict, job: str) -> bool:
