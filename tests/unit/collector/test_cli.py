@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.providers import NOWHERE, PROVIDERS, image_url, play_openverse, play_wikimedia, serve_api
+from transferline import keys
 from transferline.cli import main
 from transferline.contracts import UrlRow, read_rows
+from transferline.settings import Settings
+from transferline.store import open_store
 
 
 @pytest.fixture(autouse=True)
@@ -88,3 +91,17 @@ def test_nothing_usable_exits_1_after_writing_the_report(tmp_path: Path, capsys:
         "bad-scheme": 1,
         "not-a-url": 1,
     }
+
+
+def test_upload_puts_url_lists_under_the_job_and_refuses_a_missing_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRANSFERLINE_DATA_DIR", str(tmp_path / "data"))
+    listed = tmp_path / "my list.txt"
+    listed.write_text("https://a.test/1.jpg\n")
+    assert main(["upload", "job-1", "--urls", str(listed)]) == 0
+    assert "-> jobs/job-1/urls/lists/my_list.txt" in capsys.readouterr().out
+    stored = open_store(Settings.from_env()).get_bytes(keys.url_list("job-1", "my_list.txt"))
+    assert stored == b"https://a.test/1.jpg\n"
+    assert main(["upload", "job-1", "--urls", str(tmp_path / "missing.txt")]) == 2
+    assert "cannot read URL list" in capsys.readouterr().err
