@@ -92,7 +92,8 @@ def collector_settings(**fields: Any) -> CollectorSettings:
 
 
 def image_url(provider: str, number: int) -> str:
-    return f"https://images.test/{provider}/{number}.jpg"
+    """On loopback too: a chained download stage that read these would never leave the host."""
+    return f"{NOWHERE}/{provider}/{number}.jpg"
 
 
 def throttled(respond: Responder, times: int = 1, retry_after: str = "3") -> Responder:

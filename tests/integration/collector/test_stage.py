@@ -52,7 +52,7 @@ def test_a_collect_request_with_a_plan_writes_the_urls_and_publishes_the_downloa
 ) -> None:
     job = unique("job-")
     listed = tmp_path / "mine.txt"
-    listed.write_text(f"url\n{image_url('openverse', 3)}\nhttps://mine.test/a.jpg\njavascript:alert(1)\n")
+    listed.write_text(f"url\n{image_url('openverse', 3)}\n{image_url('mine', 1)}\njavascript:alert(1)\n")
     for name, value in pipeline.settings.to_env().items():
         monkeypatch.setenv(name, value)
     assert main(["upload", job, "--urls", str(listed)]) == 0
