@@ -151,6 +151,8 @@ def _url_column(sample: list[tuple[int, str]]) -> tuple[str, int] | None:
 
 
 def _cell(number: int, line: str, delimiter: str, column: int) -> ListItem:
+    if len(line) > MAX_LENGTH * 2:  # not split: normalising reports it too-long, not as a row without a URL
+        return ListItem(number, line)
     cells = _cells(line, delimiter)
     if column >= len(cells) or not cells[column].strip():
         return ListItem(number, line[:300], NO_URL, f"no cell in column {column + 1}")
@@ -158,7 +160,7 @@ def _cell(number: int, line: str, delimiter: str, column: int) -> ListItem:
 
 
 def _cells(line: str, delimiter: str) -> list[str]:
-    if len(line) > MAX_LENGTH * 2:  # a runaway line is one cell: normalising reports it too-long
+    if len(line) > MAX_LENGTH * 2:  # a runaway line is one cell (csv's own field limit would raise)
         return [line]
     try:
         return next(csv.reader([line], delimiter=delimiter))

@@ -7,6 +7,7 @@ import json
 
 from tests.unit.collector.conftest import run, settings_for
 from transferline_collector.lists import read_list
+from transferline_collector.report import report_json
 
 MESSY = (
     "\ufeffurl\r\n"  # BOM, a header row, CRLF
@@ -61,6 +62,15 @@ def test_a_csv_list_finds_its_url_column_by_header() -> None:
         (3, "2,can,", "no-url"),
         (4, "https://a.test/3.jpg", None),
     ]
+
+
+def test_an_over_long_csv_row_is_too_long_not_a_row_without_url() -> None:
+    data = b"id,url\n1,https://a.test/" + b"x" * 20_000 + b"\n2,https://a.test/2.jpg\n"
+    found = run(settings_for(), {"big.csv": data})
+    assert found.urls() == ["https://a.test/2.jpg"] and reasons(found) == [(2, "too-long")]
+    collection = found.collection
+    report = json.loads(report_json(collection.sources, collection.dropped, len(collection.rows)))
+    assert len(report["dropped_inputs"][0]["input"]) == 300  # the report keeps only the start of a runaway line
 
 
 def test_a_csv_without_header_finds_its_url_column_by_content() -> None:
