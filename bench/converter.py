@@ -1,10 +1,14 @@
-"""Label conversion throughput: a 10,000-row Labelbox export -> COCO.
+"""Label conversion throughput, beside the tools users would otherwise pick, on the same export in the same run.
 
-Beside it, the approach users ran before: Labelbox's old labelbox2coco script, which fetched every image over
-HTTP just to learn its size (re-implemented here against a loopback image server, with shapely for the
-geometry as it did). transferline reads sizes from the downloader's manifest instead, and does more: checks,
-splits with near-duplicate grouping, and the report. Both run on the same export in the same run.
-Usage: python -m bench.converter [--rows 10000]
+1. An Export v2 NDJSON of real shape (a 112-row, 839-box project repeated to 11,200 rows and 83,900 boxes, unique
+   ids and URLs): `transferline convert` (splits, checks and report on) beside lightly-ai's `labelformat` 0.1.17
+   (`convert --task object-detection --input-format labelbox --output-format coco`, installed in the bench's own
+   environment under var/) and beside the floor any converter pays, `json.loads` of each line. Each is a command in
+   its own process, run several times taking turns; the fastest run of each is shown, with its peak memory.
+2. A 10,000-row legacy JSON export: the approach of Labelbox's old labelbox2coco script, which fetched every image
+   over HTTP just to learn its size (re-implemented here against a loopback image server, with shapely for the
+   geometry as it did), beside the convert stage reading sizes from the downloader's manifest.
+Usage: python -m bench.converter [--copies 100] [--runs 3] [--rows 10000] [--only ndjson|legacy]
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import hashlib
 import json
 import logging
+import sys
 import tempfile
 import threading
 import time
@@ -24,6 +29,7 @@ import requests
 from PIL import Image
 from shapely.geometry import Polygon
 
+from bench import labelbox_v2, peers
 from tests.support.exports import labelbox_json
 from tests.support.labels import GtDataset, make_dataset
 from transferline import keys
@@ -134,10 +140,68 @@ def run_stage(folder: Path, dataset: GtDataset, pictures: dict[str, bytes], expo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=10_000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=100, help="copies of the 112-row NDJSON project")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each NDJSON command (the fastest is shown)")
+    parser.add_argument("--rows", type=int, default=10_000, help="rows of the legacy JSON export")
+    parser.add_argument("--only", choices=["ndjson", "legacy"])
     args = parser.parse_args()
-    dataset = make_dataset(seed=0, images=args.rows)
+    if args.only != "legacy":
+        with tempfile.TemporaryDirectory() as folder:
+            ndjson_peers(Path(folder), args.copies, args.runs)
+    if args.only != "ndjson":
+        legacy_section(args.rows)
+
+
+def ndjson_peers(folder: Path, copies: int, runs: int) -> None:
+    export = labelbox_v2.export(copies)
+    path = folder / "export-result.ndjson"
+    path.write_bytes(export.data)
+    ours = Path(sys.executable).with_name("transferline")
+    commands = {
+        "json.loads per line (the parse floor)": [sys.executable, "-c", peers.PARSE_FLOOR, str(path)],
+        f"labelformat {peers.LABELFORMAT.split('==')[1]} (labelbox -> coco)": [
+            *(str(peers.labelformat_command()), "convert", "--task", "object-detection"),
+            *("--input-format", "labelbox", "--input-file", str(path), "--category-names", ",".join(export.classes)),
+            *("--output-format", "coco", "--output-file", str(folder / "labelformat.json")),
+        ],
+        "transferline convert (splits, checks, report)": [
+            str(ours),
+            "convert",
+            str(path),
+            "--out",
+            str(folder / "ours"),
+        ],
+    }
+    found = peers.measure_all(commands, runs)
+    same = same_boxes(folder / "labelformat.json", folder / "ours" / "coco.json", export.boxes)
+    floor, peer, _ = (found[name].best.seconds for name in commands)
+    size = len(export.data) / 2**20
+    print(f"Export v2 NDJSON: {export.rows} rows, {export.boxes} boxes, {size:.1f} MiB; fastest of {runs} runs each")
+    print(f"{'command':<48} {'seconds':>8} {'median':>7} {'peak MB':>8} {'x floor':>8} {'x labelformat':>14}")
+    for name, result in found.items():
+        best = result.best
+        print(
+            f"{name:<48} {best.seconds:>8.2f} {result.median_seconds:>7.2f} {best.peak_mb:>8.0f} "
+            f"{best.seconds / floor:>8.2f} {best.seconds / peer:>14.2f}"
+        )
+    print(f"same {export.rows} images and {export.boxes} boxes out of both converters: {same}")
+
+
+def same_boxes(theirs: Path, ours: Path, boxes: int) -> bool:
+    """Both COCO files hold the same boxes for the same file names (ids and class numbering may differ)."""
+
+    def boxes_by_name(path: Path) -> list[tuple[str, tuple[float, ...]]]:
+        coco = json.loads(path.read_text())
+        names = {image["id"]: image["file_name"] for image in coco["images"]}
+        return sorted((names[a["image_id"]], tuple(round(v, 3) for v in a["bbox"])) for a in coco["annotations"])
+
+    found = boxes_by_name(theirs)
+    return len(found) == boxes and found == boxes_by_name(ours)
+
+
+def legacy_section(rows: int) -> None:
+    dataset = make_dataset(seed=0, images=rows)
     pictures = {image.file_name: image.jpeg() for image in dataset.images}
     export = labelbox_json.write(dataset, "objects")[labelbox_json.FILE_NAME]
     annotations = sum(len(image.objects) for image in dataset.images)
@@ -152,14 +216,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
         ours = run_stage(Path(first), dataset, pictures, export, with_phash=True)
         ours_hashing = run_stage(Path(second), dataset, pictures, export, with_phash=False)
-    print(f"{args.rows} rows, {annotations} annotations, same export, same run")
+    print(f"Legacy JSON: {rows} rows, {annotations} annotations, same export, same run")
     print(f"{'approach':<58} {'seconds':>8} {'annotations/s':>14}")
-    rows = [
+    table = [
         ("labelbox2coco approach (GET every image for its size)", legacy_seconds),
         ("transferline convert (sizes + pHash from the manifest)", ours),
         ("transferline convert (manifest sizes, pHash from the store)", ours_hashing),
     ]
-    for name, seconds in rows:
+    for name, seconds in table:
         print(f"{name:<58} {seconds:>8.2f} {annotations / seconds:>14.0f}")
     print(f"ratio, manifest: {legacy_seconds / ours:.1f}x; hashing every image: {legacy_seconds / ours_hashing:.1f}x")
 

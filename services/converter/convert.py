@@ -90,15 +90,16 @@ def _convert(
     results = [readers.read(source, options.format, options.read, problems) for source in sources]
     progress(f"building COCO from {sum(len(r.images) for r in results)} rows against {len(index)} stored images")
     built = build(results, index, masks, options.build, problems)
-    _report_unused_images(index, built, problems)
-    progress(f"hashing {len(built.stored)} images for near-duplicates")
-    split_ids = assign(built.coco, _groups(built, options.split), options.split, problems)
     facts = {
         "formats": sorted({r.format for r in results}),
         "notes": [note for r in results for note in r.notes],
         "exports": [source.name for source in sources],
         "counters": built.counters,
     }
+    del results  # the rows and shapes, as large as the COCO built from them, are not needed past here
+    _report_unused_images(index, built, problems)
+    progress(f"hashing {len(built.stored)} images for near-duplicates")
+    split_ids = assign(built.coco, _groups(built, options.split), options.split, problems)
     report = make_report(built.coco, split_ids, problems, facts)
     counters = {**built.counters, "errors": problems.count("error"), "warnings": problems.count("warning")}
     counters.update({f"images_{name}": len(ids) for name, ids in split_ids.items()})

@@ -79,7 +79,7 @@ class MaskRef:
     top: int = 0
 
 
-@dataclass
+@dataclass(slots=True)  # one per object of a large export: no __dict__ each
 class Shape:
     """One labelled object. `box` is (x, y, width, height) with (x, y) the corner nearest the frame's origin."""
 
@@ -94,7 +94,7 @@ class Shape:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageIds:
     """Every way an export may name its image; matched to stored images in this order of trust."""
 
@@ -105,7 +105,7 @@ class ImageIds:
     file_name: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # one per row of a large export: no __dict__ each
 class LabeledImage:
     """One data row: an image, the size the export declares (if any), its shapes and row-level answers."""
 

@@ -24,7 +24,7 @@ def make_report(
         "classes": _per_class(coco, names),
         "objects_per_image": _objects_per_image(coco),
         "box_sizes": _box_sizes(coco),
-        "splits": {name: _split_summary(coco, ids, names) for name, ids in splits.items()},
+        "splits": _split_summaries(coco, splits, names),
         "problems": {
             "errors": problems.count("error"),
             "warnings": problems.count("warning"),
@@ -103,11 +103,32 @@ def _box_sizes(coco: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _split_summary(coco: dict[str, Any], ids: list[int], names: dict[int, str]) -> dict[str, Any]:
-    chosen = set(ids)
-    annotations = [a for a in coco["annotations"] if a["image_id"] in chosen]
-    per_class = Counter(names[a["category_id"]] for a in annotations)
-    return {"images": len(ids), "objects": len(annotations), "classes": dict(sorted(per_class.items()))}
+def _split_summaries(
+    coco: dict[str, Any], splits: dict[str, list[int]], names: dict[int, str]
+) -> dict[str, dict[str, Any]]:
+    """Images, objects and objects per class of each split, in one pass over the annotations."""
+    split_of = {image_id: name for name, ids in splits.items() for image_id in ids}
+    per_class: dict[str, Counter[int]] = {name: Counter() for name in splits}
+    for name, categories in _group(coco["annotations"], split_of).items():
+        per_class[name] = Counter(categories)
+    return {
+        name: {
+            "images": len(ids),
+            "objects": per_class[name].total(),
+            "classes": dict(sorted((names[cid], n) for cid, n in per_class[name].items())),
+        }
+        for name, ids in splits.items()
+    }
+
+
+def _group(annotations: list[dict[str, Any]], split_of: dict[int, str]) -> dict[str, list[int]]:
+    """Category ids of the annotations, by the split of their image."""
+    grouped: dict[str, list[int]] = {}
+    for annotation in annotations:
+        split = split_of.get(annotation["image_id"])
+        if split is not None:
+            grouped.setdefault(split, []).append(annotation["category_id"])
+    return grouped
 
 
 def _sizes_line(report: dict[str, Any]) -> str:

@@ -97,8 +97,10 @@ def _stratify(
     seed: int,
 ) -> dict[int, str]:
     rng = random.Random(seed)
-    counts: dict[int, Counter[int]] = {g: sum((classes[i["id"]] for i in members[g]), Counter()) for g in groups}
-    totals: Counter[int] = sum(counts.values(), Counter())
+    counts = {g: _merged([classes[image["id"]] for image in members[g]]) for g in groups}
+    totals: Counter[int] = Counter()
+    for found in counts.values():
+        totals.update(found)
     n_images = sum(len(members[g]) for g in groups)
     want: dict[str, Counter[int]] = {s: Counter({k: r * n for k, n in totals.items()}) for s, r in ratios.items()}
     want_images = {s: r * n_images for s, r in ratios.items()}
@@ -133,10 +135,20 @@ def _listed(members: dict[int, list[dict[str, Any]]], assigned: dict[str, str], 
 
 
 def _classes_per_image(coco: dict[str, Any]) -> dict[int, Counter[int]]:
-    classes: dict[int, Counter[int]] = {image["id"]: Counter() for image in coco["images"]}
+    found: dict[int, list[int]] = {image["id"]: [] for image in coco["images"]}
     for annotation in coco["annotations"]:
-        classes[annotation["image_id"]][annotation["category_id"]] += 1
-    return classes
+        found[annotation["image_id"]].append(annotation["category_id"])
+    return {image: Counter(categories) for image, categories in found.items()}  # Counter counts a list in C
+
+
+def _merged(counters: list[Counter[int]]) -> Counter[int]:
+    """The sum of a group's counters; a group is mostly one image, whose counter is used as it is (read only)."""
+    if len(counters) == 1:
+        return counters[0]
+    total: Counter[int] = Counter()
+    for counter in counters:
+        total.update(counter)
+    return total
 
 
 def _names(image: dict[str, Any]) -> Iterable[str]:
