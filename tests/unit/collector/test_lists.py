@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.unit.collector.conftest import run, settings_for
 from transferline_collector.lists import read_list
 from transferline_collector.report import report_json
@@ -114,3 +117,29 @@ def test_duplicates_across_lists_keep_the_first_list_s_row() -> None:
     assert found.urls() == ["https://a.test/1.jpg"]
     [dropped] = found.collection.dropped
     assert (dropped.source, dropped.line, dropped.detail) == ("list:b.csv", 2, "first seen at list:a.txt line 1")
+
+
+PIECES = [
+    "url",
+    "id,url",
+    '"https://a.test/1.jpg",',
+    "https://a.test/2.jpg?x\\u003d1",
+    '{"url": "https://a.test/3.jpg"}',
+    '{"url": 5}',
+    "[",
+    "]",
+    "1,https://a.test/4.jpg",
+    "javascript:x",
+    "\ufeff",
+    "&amp;",
+]
+_files = st.lists(st.sampled_from(PIECES) | st.text(max_size=30), max_size=15).map(lambda ls: "\r\n".join(ls).encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600) | _files)
+def test_any_file_is_read_and_every_input_accounted_for(data: bytes) -> None:
+    found = run(settings_for(), {"any.txt": data})
+    [source] = found.collection.sources
+    assert source.seen == source.kept + source.dropped == len(found.collection.rows) + len(found.collection.dropped)
+    assert all(row.url.startswith(("http://", "https://")) for row in found.collection.rows)
