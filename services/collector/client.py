@@ -25,7 +25,11 @@ class ProviderError(TransferlineError):
     """A provider gave no (more) results; the message goes into the report."""
 
 
-class KeyRejected(ProviderError):
+class Unusable(ProviderError):
+    """The provider cannot be used as configured (its other queries are not tried)."""
+
+
+class KeyRejected(Unusable):
     """A missing or refused API key: the message names the setting to fix."""
 
 

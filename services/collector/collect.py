@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from transferline.contracts import UrlRow
 from transferline_collector import licences
-from transferline_collector.client import ApiClient, KeyRejected, Policy, ProviderError
+from transferline_collector.client import ApiClient, Policy, ProviderError, Unusable
 from transferline_collector.lists import read_list
 from transferline_collector.normalise import normalise
 from transferline_collector.providers import PROVIDERS, Hit, Page, Provider
@@ -136,7 +136,7 @@ def _search(collection: Collection, provider: Provider, request: CollectRequeste
         except ProviderError as exc:
             report.error = str(exc)
             log.warning("search failed", extra={"provider": provider.name, "error": str(exc)})
-            refused = str(exc) if isinstance(exc, KeyRejected) else None
+            refused = str(exc) if isinstance(exc, Unusable) else None
 
 
 def policy(name: str, settings: CollectorSettings) -> Policy:

@@ -10,7 +10,7 @@ from transferline.contracts import rows_jsonl
 from transferline.errors import InvalidInput, WorkFailed
 from transferline.stage import StageContext, StageResult
 from transferline.store import Store
-from transferline_collector.client import KeyRejected
+from transferline_collector.client import Unusable
 from transferline_collector.collect import Collection, collect
 from transferline_collector.providers import Page
 from transferline_collector.report import attribution_md, report_json, summary
@@ -33,7 +33,7 @@ def collect_job(request: CollectRequested, ctx: StageContext, settings: Collecto
 
     try:
         collection = collect(request, lists, settings, ctx.stopping, progress)
-    except KeyRejected as exc:  # a missing key, found before any request
+    except Unusable as exc:  # a missing key or a closed API, found before any request
         raise InvalidInput(str(exc)) from None
     outputs = write(ctx.store, ctx.job_id, collection)
     if not collection.rows:

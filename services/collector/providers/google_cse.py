@@ -5,15 +5,17 @@ most 100 a query (start + num <= 100). Results say nothing of licences (a licenc
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from typing import Any
 
 import requests
 
-from transferline_collector.client import KeyRejected, Retry, error_detail, http_check, retry_after
+from transferline_collector.client import KeyRejected, Retry, Unusable, error_detail, http_check, retry_after
 from transferline_collector.providers.base import Page, Provider, hit, obj, objs
 from transferline_collector.settings import CollectorSettings
 
 PAGE, CAP = 10, 100
+CLOSES = date(2027, 1, 1)  # developers.google.com/custom-search/v1/overview
 _KEY_REASONS = ("keyInvalid", "badRequest", "forbidden", "accessNotConfigured")
 _DETAIL = error_detail("status", "message")
 
@@ -25,6 +27,8 @@ class GoogleCse(Provider):
 
     @classmethod
     def check_settings(cls, settings: CollectorSettings) -> None:
+        if closed():
+            raise Unusable(f"google_cse: the Custom Search JSON API closed on {CLOSES}: use another provider")
         super().check_settings(settings)
         if not settings.google_cse_cx:
             raise KeyRejected(f"google_cse needs its search engine id: set {settings.setting('google_cse_cx')}")
@@ -60,6 +64,10 @@ class GoogleCse(Provider):
                 said = _DETAIL(body)
                 raise self.key_rejected(said + " (the API closed to new customers; it ends on 2027-01-01)")
         return http_check(self.name, _DETAIL)(response, body)
+
+
+def closed(today: date | None = None) -> bool:
+    return (today or datetime.now(UTC).date()) >= CLOSES
 
 
 def _hit(item: dict[str, Any], rank: int) -> Any:

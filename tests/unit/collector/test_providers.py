@@ -4,6 +4,8 @@ its licence fields."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from tests.support.providers import (
@@ -18,6 +20,7 @@ from tests.support.providers import (
     throttled,
 )
 from tests.unit.collector.conftest import run, settings_for
+from transferline_collector.providers.google_cse import closed
 
 
 def test_openverse_pages_of_20_up_to_its_240_cap_in_rank_order_with_licences() -> None:
@@ -172,3 +175,7 @@ def test_a_wikimedia_continue_that_never_ends_stops_at_max_per_query() -> None:
     with serve_api(lambda _: Answer(endless)) as api:
         found = run(settings_for(wikimedia_url=api.url), queries=["q"], providers=["wikimedia"], max_per_query=5)
     assert len(api.asked) == 5 and found.urls() == []  # one file a call, none with a URL
+
+
+def test_google_cse_is_refused_from_the_day_it_closes() -> None:
+    assert not closed(date(2026, 12, 31)) and closed(date(2027, 1, 1))
