@@ -59,6 +59,7 @@ infra-status:
 bench: install infra-up
 	$(PY) -m bench.handoff
 	$(PY) -m bench.converter
+	$(PY) -m bench.downloader
 	$(PY) -m bench.recorder
 	$(PY) -m bench.trainer
 

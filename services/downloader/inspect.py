@@ -1,6 +1,7 @@
 """Judge a downloaded body: what it is from its magic bytes (never the header or the name), its size from the
-image header before any pixel is decoded (a decompression bomb is refused there), then a full decode (truncated
-or damaged files fail), the displayed size after EXIF orientation, and the perceptual hash."""
+image header before any pixel is decoded (a decompression bomb is refused there), then one decode of every pixel
+of the first frame (truncated or damaged files fail; JPEG's inverse DCT is scaled down, its coded data all read),
+the displayed size after EXIF orientation, and the perceptual hash from that same decoded picture."""
 
 from __future__ import annotations
 
@@ -71,17 +72,18 @@ def inspect(path: Path, size: int, limits: Limits) -> Inspected:
         if document.startswith(_DOCUMENTS):
             raise Rejected("unsupported-format", f"a document, not a picture (starts {head[:12]!r})")
         raise Rejected("not-an-image", f"no image signature (starts {head[:12]!r})")
-    _decode(path, kind, limits.max_pixels)
+    digest = _decode(path, kind, limits.max_pixels)
     header = read_header(path.open("rb"))
     if header is None:
         raise Rejected("corrupt-image", "the header cannot be read again")
     if min(header.width, header.height) < limits.min_side:
         raise Rejected("too-small", f"{header.width}x{header.height} is under the {limits.min_side} px minimum side")
-    return Inspected(kind.lower(), FORMATS[kind], header.width, header.height, phash(path))
+    return Inspected(kind.lower(), FORMATS[kind], header.width, header.height, digest)
 
 
-def _decode(path: Path, kind: str, max_pixels: int) -> None:
-    """Size from the header first (a bomb is refused before decoding), then every pixel of the first frame."""
+def _decode(path: Path, kind: str, max_pixels: int) -> str:
+    """Size from the header first (a bomb is refused before decoding), then every pixel of the first frame is
+    decoded once, and the pHash taken from that decoded picture."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -89,16 +91,13 @@ def _decode(path: Path, kind: str, max_pixels: int) -> None:
                 width, height = image.size
                 if width * height > max_pixels:
                     raise Rejected("too-many-pixels", f"{width}x{height} is over the {max_pixels} pixel cap")
+                # JPEG: every block's coded data is still decoded (so truncation and damage fail as they would
+                # at full size), the inverse DCT scaled down, as the converter does for the pHash it needs.
+                image.draft("L", (128, 128))
                 image.seek(0)  # GIF and WebP: the first frame is the picture
                 image.load()
+                return str(imagehash.phash(ImageOps.exif_transpose(image)))
         except Image.DecompressionBombError as exc:
             raise Rejected("too-many-pixels", str(exc)) from None
         except _DECODE_ERRORS as exc:
             raise Rejected("corrupt-image", f"{kind.lower()} does not decode: {exc}") from None
-
-
-def phash(path: Path) -> str:
-    """64-bit pHash, hex, computed as the converter computes it (so its near-duplicate check can reuse it)."""
-    with Image.open(path) as picture:
-        picture.draft("L", (128, 128))  # JPEG decodes at 1/8 scale: the hash only needs 32x32
-        return str(imagehash.phash(ImageOps.exif_transpose(picture)))
