@@ -50,13 +50,12 @@ def download_command(args: argparse.Namespace) -> int:
     if not args.resume:
         for path in files.values():
             path.unlink(missing_ok=True)
+    failed: WorkFailed | None = None
     with progress_bar() as bar:
         try:
             run_stage(stage, request, {keys.urls(LOCAL_JOB): args.urls}, keys.job_prefix(LOCAL_JOB), out, bar, files)
         except WorkFailed as exc:
             failed = exc
-        else:
-            failed = None
     print(_summary_line(out / "summary.json"))
     if failed is not None:
         print(f"error: {failed}", file=sys.stderr)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 from urllib.parse import urlsplit
 
 from transferline import keys
@@ -142,7 +142,7 @@ class Worker:
 class _HashingSink:
     """The temp file the body streams into, hashed as it goes (no second read)."""
 
-    def __init__(self, file: BinaryIO) -> None:
+    def __init__(self, file: IO[bytes]) -> None:
         self.file = file
         self._sha = hashlib.sha256()
 

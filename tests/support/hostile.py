@@ -48,7 +48,7 @@ def reply(handler: BaseHTTPRequestHandler, body: bytes, status: int = 200, **hea
 
 
 def redirect(to: str) -> Route:
-    return lambda h: reply(h, b"", 302, Location=to)
+    return lambda handler: reply(handler, b"", status=302, Location=to)
 
 
 def stream_without_length(total: int) -> Route:
@@ -68,18 +68,21 @@ def stream_without_length(total: int) -> Route:
     return route
 
 
-def drip(every: float) -> Route:
+def drip(every: float, length: int | None = 1000) -> Route:
+    """A body of one byte every `every` seconds (with or without a Content-Length)."""
+
     def route(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
-        handler.send_header("Content-Length", "1000")
+        if length is not None:
+            handler.send_header("Content-Length", str(length))
         handler.end_headers()
         try:
-            for _ in range(1000):
-                handler.wfile.write(b"\xff")
+            for _ in range(length or 1000):
+                handler.wfile.write(b"x")
                 handler.wfile.flush()
                 time.sleep(every)
         except OSError:
-            pass
+            pass  # the client hung up, as it should
 
     return route
 

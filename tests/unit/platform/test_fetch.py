@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.hostile import drip, redirect, reply
 from transferline.fetch import (
     BAD_URL,
     BLOCKED_ADDRESS,
@@ -74,38 +75,6 @@ def serve(routes: dict[str, Route], tls: ssl.SSLContext | None = None) -> Iterat
     finally:
         httpd.shutdown()
         httpd.server_close()
-
-
-def reply(handler: BaseHTTPRequestHandler, body: bytes, status: int = 200, **headers: str) -> None:
-    handler.send_response(status)
-    named = {"Content-Length": str(len(body))} | {name.replace("_", "-"): value for name, value in headers.items()}
-    for name, value in named.items():
-        handler.send_header(name, value)
-    handler.end_headers()
-    handler.wfile.write(body)
-
-
-def redirect(to: str) -> Route:
-    return lambda handler: reply(handler, b"", status=302, Location=to)
-
-
-def drip(every: float, length: int | None = 1000) -> Route:
-    """A body of one byte every `every` seconds (with or without a Content-Length)."""
-
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(200)
-        if length is not None:
-            handler.send_header("Content-Length", str(length))
-        handler.end_headers()
-        try:
-            for _ in range(length or 1000):
-                handler.wfile.write(b"x")
-                handler.wfile.flush()
-                time.sleep(every)
-        except OSError:
-            pass  # the fetcher hung up, as it should
-
-    return route
 
 
 def failure(fetcher: Fetcher, url: str) -> FetchError:
