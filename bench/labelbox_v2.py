@@ -29,13 +29,13 @@ class Export:
     classes: tuple[str, ...]
 
 
-def export(repeat: int = 100, seed: int = 0) -> Export:
-    """`BASE_ROWS * repeat` rows and `BASE_BOXES * repeat` boxes, one JSON object per line."""
+def export(copies: int = 100, seed: int = 0) -> Export:
+    """`BASE_ROWS * copies` rows and `BASE_BOXES * copies` boxes, one JSON object per line."""
     rng = random.Random(seed)
     counts = _box_counts(rng)
     base = [_base_row(rng, index, count) for index, count in enumerate(counts)]
-    lines = (json.dumps(_copy(row, copy, index)) for copy in range(repeat) for index, row in enumerate(base))
-    return Export(("\n".join(lines) + "\n").encode(), BASE_ROWS * repeat, BASE_BOXES * repeat, CLASSES)
+    lines = (json.dumps(_copy(row, copy, index)) for copy in range(copies) for index, row in enumerate(base))
+    return Export(("\n".join(lines) + "\n").encode(), BASE_ROWS * copies, BASE_BOXES * copies, CLASSES)
 
 
 def _box_counts(rng: random.Random) -> list[int]:

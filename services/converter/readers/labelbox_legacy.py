@@ -46,6 +46,7 @@ from transferline_converter.sources import ExportSource
 
 FORMAT = "labelbox-json"
 BOX_KEYS = ("left", "top", "width", "height")  # a Shape's box order
+PLAIN_NUMBERS = {float, int}
 OBJECT_FORM_KEYS = {"objects", "classifications", "relationships"}
 # A 2018 label value is WKT only when it starts with a geometry type; other text is a classification answer.
 WKT_START = re.compile(r"\s*(MULTI)?(POINT|LINESTRING|POLYGON)\b|\s*(GEOMETRYCOLLECTION|LINEARRING)\b", re.I)
@@ -92,8 +93,8 @@ def tlhw_box(obj: dict[str, Any], key: str, where: Where) -> Shape:
 def plain_numbers(value: dict[str, Any], keys: tuple[str, ...]) -> tuple[float, ...] | None:
     """`value[key]` for each key as floats when every one is a plain finite JSON number, checked in one go (the
     usual case: boxes are most of a large export); None when any is not, for the caller's checked reading."""
-    raw = [value.get(key) for key in keys]
-    if not all(type(v) is float or type(v) is int for v in raw):  # type(), not isinstance: bool and HugeNumber fail
+    raw = list(map(value.get, keys))
+    if not set(map(type, raw)) <= PLAIN_NUMBERS:  # type(), not isinstance: bool and HugeNumber are not plain
         return None
     try:
         numbers = tuple(map(float, raw))

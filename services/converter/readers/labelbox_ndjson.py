@@ -204,9 +204,9 @@ def _geometry_key(obj: dict[str, Any], where: Where) -> str:
 
 
 def _geometry(obj: dict[str, Any], key: str, where: Where) -> Shape:
-    at = where.at(key)
     if key == "bounding_box":
         return tlhw_box(obj, key, where)
+    at = where.at(key)
     if key in ("polygon", "line"):
         return Shape("", "polygon" if key == "polygon" else "line", at, polygons=[xy_points(obj[key], at)])
     if key == "point":
