@@ -58,6 +58,7 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # IPv6 forms that carry an IPv4 address a gateway may forward to: a private one behind them is as internal.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_HOST = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]+")  # a DNS name (IDNA-encoded) or an IP address
 _INET_PART = re.compile(r"0[xX][0-9a-fA-F]*|0[0-7]*|[1-9][0-9]*")  # what inet_aton reads as a number
 _FLAGS = ("is_unspecified", "is_loopback", "is_link_local", "is_multicast", "is_reserved", "is_private")
 
@@ -348,16 +349,21 @@ class _Target:
     @classmethod
     def parse(cls, url: str) -> _Target:
         try:
+            given = urlsplit(url)  # the host as written: requoting would percent-encode an IDN host
             parts = urlsplit(requote_uri(url))
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            host = (parts.hostname or "").rstrip(".").encode("idna").decode("ascii")
+            port = given.port or (443 if given.scheme == "https" else 80)
+            host = (given.hostname or "").rstrip(".").encode("idna").decode("ascii")
         except (ValueError, UnicodeError) as exc:
             raise FetchError(BAD_URL, url, f"not a usable URL ({exc})") from None
-        if parts.scheme not in ("http", "https"):
-            raise FetchError(BAD_URL, url, f"scheme {parts.scheme!r} is not http or https")
-        if not host or parts.username is not None:
+        if given.scheme not in ("http", "https"):
+            raise FetchError(BAD_URL, url, f"scheme {given.scheme!r} is not http or https")
+        if not host or given.username is not None:
             raise FetchError(BAD_URL, url, "a URL needs a host and no user name or password in it")
-        return cls(parts.geturl(), parts.scheme, host, port, _host_header(host, parts.port), _path(parts))
+        if not _HOST.fullmatch(host):  # refused here, never handed to the resolver
+            raise FetchError(BAD_URL, url, f"host {host[:80]!r} is neither a name nor an address")
+        netloc = _host_header(host, given.port)
+        clean = urlunsplit((given.scheme, netloc, parts.path, parts.query, ""))
+        return cls(clean, given.scheme, host, port, netloc, _path(parts))
 
 
 def _host_header(host: str, port: int | None) -> str:

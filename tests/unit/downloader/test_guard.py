@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transferline.fetch import blocked, host_address, parse_networks, refused_host
+from transferline.fetch import (
+    Fetcher,
+    FetchError,
+    _Target,
+    _Watchdog,
+    blocked,
+    host_address,
+    parse_networks,
+    refused_host,
+)
 
 TESTS_ALLOW = parse_networks(["127.0.0.1/32"])
 REFUSED_V4 = [
@@ -105,3 +114,33 @@ def test_names_are_left_to_what_they_resolve_to() -> None:
 
 def test_public_addresses_pass() -> None:
     assert refused_host("93.184.216.34") is None and refused_host("2606:2800:220:1::") is None
+
+
+def _fullwidth(text: str) -> str:
+    """Digits and dots as fullwidth characters, which IDNA maps back to ASCII."""
+    return text.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"}).replace(".", "\u3002")
+
+
+@given(
+    st.sampled_from(REFUSED_V4).flatmap(in_network),
+    st.data(),
+    st.sampled_from(["http", "https", "HTTP"]),
+    st.sampled_from(["", ":80", ":8443"]),
+    st.booleans(),
+)
+def test_no_url_spelling_gets_a_refused_address_past_the_fetcher(address, data, scheme, port, wide) -> None:
+    """The fetcher's own decision for a URL whose host is an address, as far as it goes before connecting (a
+    literal host is never looked up, so nothing leaves this process)."""
+    if address == ipaddress.IPv4Address("127.0.0.1"):
+        return
+    host = data.draw(st.sampled_from(spellings(address)))
+    host = _fullwidth(host) if wide and not host.startswith("[") and host[1:2] != "x" else host
+    url = f"{scheme}://{host}{port}/picture.jpg?x=1"
+    fetcher = Fetcher(allow_networks=["127.0.0.1/32"])
+    watchdog = _Watchdog(5.0)
+    try:
+        with pytest.raises(FetchError) as refused:
+            fetcher._addresses(_Target.parse(url), watchdog)
+    finally:
+        watchdog.stop()
+    assert refused.value.reason in ("blocked-address", "bad-url"), url
