@@ -20,7 +20,9 @@ from PIL import Image
 Route = Callable[[BaseHTTPRequestHandler], None]
 
 
-def picture(kind: str, size: tuple[int, int] = (64, 48), colour: str = "teal", frames: int = 1) -> bytes:
+def picture(
+    kind: str, size: tuple[int, int] = (64, 48), colour: str | tuple[int, int, int] = "teal", frames: int = 1
+) -> bytes:
     out = io.BytesIO()
     images = [Image.new("RGB", size, colour), *(Image.new("RGB", size, "white") for _ in range(frames - 1))]
     extra = {"save_all": True, "append_images": images[1:]} if frames > 1 else {}
