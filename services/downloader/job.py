@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Iterable
 
-from transferline import keys
+from transferline import keys, status
 from transferline.contracts import ImageRecord, read_stored_rows
 from transferline.errors import InvalidInput, WorkFailed
 from transferline.fanout import ChunkResult
@@ -53,7 +53,7 @@ def download_job(
 
 
 def merge_job(
-    request: DownloadRequested, ctx: StageContext, settings: DownloaderSettings, parts: list[ChunkResult]
+    request: DownloadRequested, ctx: StageContext, settings: DownloaderSettings, parts: list[ChunkResult], stage: str
 ) -> StageResult:
     """The chunks' outcomes and manifests as the job's, in input order, with its summary and Labelbox file."""
     ledger = Ledger()
@@ -67,10 +67,17 @@ def merge_job(
         raise InvalidInput(f"{len(missing)} URLs have no outcome in any chunk (first: {missing[0][:200]})")
     layout = Layout.of_job(ctx.job_id)
     ledger.save(ctx.store, layout, urls)
-    summary = summarise(ledger, urls, sum(part.counters.get("wall_seconds", 0.0) for part in parts))
+    summary = summarise(ledger, urls, _since_fanned_out(ctx, stage))
     summary["chunks"] = len(parts)
+    summary["chunk_seconds"] = round(sum(part.counters.get("wall_seconds", 0.0) for part in parts), 3)
     ctx.store.put_bytes(layout.summary, json.dumps(summary, indent=1).encode(), "application/json")
     return finish(request, ctx, settings, summary)
+
+
+def _since_fanned_out(ctx: StageContext, stage: str) -> float:
+    """Wall time of the whole job: from the status the runner wrote when it split the request, to now."""
+    found = status.read_status(ctx.store, ctx.job_id, stage)
+    return (status.now() - found.started_at).total_seconds() if found is not None else 0.0
 
 
 def finish(request: DownloadRequested, ctx: StageContext, settings: DownloaderSettings, summary: dict) -> StageResult:

@@ -35,4 +35,4 @@ class DownloadStage(ChunkedStage[DownloadRequested]):
     def merge(self, request: DownloadRequested, ctx: StageContext, parts: list[ChunkResult]) -> StageResult:
         from transferline_downloader.job import merge_job
 
-        return merge_job(request, ctx, self.settings, parts)
+        return merge_job(request, ctx, self.settings, parts, self.name)

@@ -42,6 +42,8 @@ def test_a_big_job_fans_out_over_two_runners_and_completes_once(pipeline: Pipeli
         assert found is not None and found.state == "succeeded"
         markers = list(pipeline.store.list(keys.chunks_done(job, stage.name, found.input_digest)))
         assert len(markers) == URLS // CHUNK
+        summary = json.loads(pipeline.store.get_bytes(keys.download_summary(job)))
+        assert summary["chunks"] == URLS // CHUNK and summary["urls"] == URLS and summary["wall_seconds"] > 0
 
         _redeliver_chunks(pipeline, stage.name, job)
         again = read_completions(pipeline, job, settle=5.0)
