@@ -27,6 +27,9 @@ class Where:
     """
 
     __slots__ = ("_child", "_parent", "row")
+    row: str
+    _parent: Where | None
+    _child: str
 
     def __init__(self, row: str, field: str = "") -> None:
         self.row, self._parent, self._child = row, None, field

@@ -93,7 +93,7 @@ def tlhw_box(obj: dict[str, Any], key: str, where: Where) -> Shape:
 def plain_numbers(value: dict[str, Any], keys: tuple[str, ...]) -> tuple[float, ...] | None:
     """`value[key]` for each key as floats when every one is a plain finite JSON number, checked in one go (the
     usual case: boxes are most of a large export); None when any is not, for the caller's checked reading."""
-    raw = list(map(value.get, keys))
+    raw: list[Any] = list(map(value.get, keys))
     if not set(map(type, raw)) <= PLAIN_NUMBERS:  # type(), not isinstance: bool and HugeNumber are not plain
         return None
     try:
