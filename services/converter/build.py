@@ -188,10 +188,10 @@ def _annotation(number: int, image_id: int, name: str, shape: Annotation, source
 
 
 def _tidy(value: float) -> float:
-    """Rounded to a thousandth of a pixel; a whole number as an int, which JSON writes in half the time of a float
-    (most boxes are drawn on whole pixels, and floats were half of writing a large COCO file)."""
-    value = round(value, 3)
-    return int(value) if type(value) is float and value.is_integer() else value  # round() keeps an int an int
+    """A whole number as an int, which JSON writes in half the time of a float (most boxes are drawn on whole
+    pixels, and floats were half of writing a large COCO file); any other rounded to a thousandth of a pixel."""
+    whole = int(value)  # coordinates are finite here: readers refuse NaN and infinities
+    return whole if whole == value else round(value, 3)
 
 
 def _category(number: int, name: str, category_map: dict[str, str]) -> dict[str, Any]:

@@ -106,9 +106,9 @@ def _stratify(
     want_images = {s: r * n_images for s, r in ratios.items()}
     order = sorted(groups, key=lambda g: (min((totals[k] for k in counts[g]), default=1 << 62), rng.random()))
     placed: dict[int, str] = {}
+    open_splits = [s for s, r in ratios.items() if r > 0]
     for group in order:
         rarest = min(counts[group], key=lambda k: (totals[k], k), default=None)
-        open_splits = [s for s, r in ratios.items() if r > 0]
         wanted = {s: want[s][rarest] if rarest is not None else 0.0 for s in open_splits}
         best = max(open_splits, key=lambda s: (wanted[s], want_images[s], rng.random()))
         placed[group] = best
