@@ -51,6 +51,7 @@ class Ledger:
     fetched: int = 0  # URLs handled by this run (not resumed)
     fetched_ok: int = 0
     saved_at: float = 0.0
+    save_cost: float = 0.0  # seconds the last save took
 
     def add(self, result: Result) -> None:
         self.outcomes[result.outcome.url] = result.outcome
@@ -126,9 +127,11 @@ def _pool(
 
 def _tick(ledger: Ledger, store: Store, layout: Layout, total: int, progress: Progress) -> None:
     progress(len(ledger.outcomes), total, {"fetched": ledger.fetched, "ok": ledger.fetched_ok})
-    if time.monotonic() - ledger.saved_at >= CHECKPOINT_SECONDS:
+    if time.monotonic() - ledger.saved_at >= max(CHECKPOINT_SECONDS, 20 * ledger.save_cost):
+        started = time.monotonic()
         ledger.save(store, layout)
-        ledger.saved_at = time.monotonic()
+        # whole files are rewritten: as they grow, save less often, so saving stays a small part of the work
+        ledger.saved_at, ledger.save_cost = time.monotonic(), time.monotonic() - started
 
 
 def summarise(ledger: Ledger, urls: list[str], seconds: float) -> dict:
