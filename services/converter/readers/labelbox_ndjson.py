@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import replace
 from typing import Any
 
 from transferline.errors import InvalidInput
@@ -87,7 +86,9 @@ def _name_rows(images: list[LabeledImage]) -> list[str]:
                 named[key] += 1
         else:
             name = url_file_name(ids.url)
-        image.ids = replace(ids, file_name=name)
+        image.ids = ImageIds(  # not dataclasses.replace, which looks the fields up again for every row
+            global_key=ids.global_key, digest=ids.digest, url=ids.url, external_id=ids.external_id, file_name=name
+        )
     if not named:
         return []
     said = " and ".join(f"{n} by data_row.{key}" for key, n in named.items())
