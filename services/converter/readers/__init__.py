@@ -18,7 +18,8 @@ from transferline_converter.sources import ExportSource
 class ReadOptions:
     """How to read what an export leaves ambiguous."""
 
-    # Labelbox's 2018 class -> geometry forms (WKT and XY) measured y from the bottom; "auto" reads them so.
+    # Labelbox's 2018 class -> geometry forms (WKT and XY) measured y from the bottom until 2018-10-15; "auto"
+    # decides per row from its Created At (undated rows: bottom, with a warning).
     legacy_y_origin: Literal["auto", "bottom-left", "top-left"] = "auto"
 
 
