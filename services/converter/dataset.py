@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
+if TYPE_CHECKING:  # a mask's runs are numpy arrays; rows without masks need no numpy
+    import numpy as np
 
 Frame = Literal["top-left", "bottom-left", "normalized"]
 ShapeKind = Literal["box", "polygon", "mask", "point", "line"]

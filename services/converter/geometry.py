@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import shapely
-from pycocotools import mask as rle_tools
-from shapely.geometry import MultiPolygon, Polygon, box
-from shapely.geometry.base import BaseGeometry
-from shapely.validation import explain_validity, make_valid
+from typing import TYPE_CHECKING, Any
 
 from transferline_converter.dataset import Frame, Point, Shape
+
+if TYPE_CHECKING:  # shapely, numpy and pycocotools load with the first polygon or mask: boxes need none of them
+    import numpy as np
+    from shapely.geometry import MultiPolygon, Polygon
+    from shapely.geometry.base import BaseGeometry
 
 EDGE = 1e-6  # coordinates this close outside the image are on its edge (float noise), not out of it
 TINY_AREA = 1e-6  # square pixels: a polygon thinner than this is a line, whatever its float noise says
@@ -82,6 +80,8 @@ def from_box(shape: Shape, width: int, height: int, clip: bool) -> Annotation:
 
 
 def from_polygons(shape: Shape, width: int, height: int, clip: bool) -> Annotation:
+    from shapely.geometry import box
+
     rings = [to_pixels(ring, shape.frame, width, height) for ring in shape.polygons]
     geometry, notes = _valid_polygons(rings)
     image = box(0, 0, width, height)
@@ -106,6 +106,9 @@ def from_polygons(shape: Shape, width: int, height: int, clip: bool) -> Annotati
 
 def from_mask(bitmap: np.ndarray) -> Annotation:
     """A full-image boolean mask as compressed RLE (counts as text, so it is JSON)."""
+    import numpy as np
+    from pycocotools import mask as rle_tools
+
     if not bitmap.any():
         raise ShapeError("degenerate-shape", "mask is empty")
     # A bool array is uint8 in memory: viewing it so, a column-major mask is encoded without a copy.
@@ -147,12 +150,17 @@ class Repair:
 
 def repair_polygon(polygon: Polygon) -> Repair:
     """The policy for an invalid polygon: `.accepted` says whether its valid parts may stand in for it."""
+    from shapely.geometry import Polygon
+    from shapely.validation import make_valid
+
     parts = tuple(Polygon(part.exterior) for part in polygon_parts(make_valid(polygon)))
     return Repair(parts, float(polygon.area), float(sum(part.area for part in parts)), _reason(polygon))
 
 
 def _reason(polygon: Polygon) -> str:
     """GEOS's `Self-intersection[299.195360310974 384.508951624687]` as `self-intersection at (299.2, 384.5)`."""
+    from shapely.validation import explain_validity
+
     text = explain_validity(polygon)
     found = re.fullmatch(r"(.+)\[(\S+) (\S+)\]", text)
     return f"{found[1].lower()} at ({float(found[2]):.1f}, {float(found[3]):.1f})" if found else text
@@ -160,6 +168,8 @@ def _reason(polygon: Polygon) -> str:
 
 def polygon_parts(geometry: BaseGeometry) -> list[Polygon]:
     """The polygons with area inside any geometry (make_valid and clipping may add lines, points, collections)."""
+    from shapely.geometry import Polygon
+
     if isinstance(geometry, Polygon):
         return [geometry] if geometry.area > 0 else []
     return [part for member in getattr(geometry, "geoms", []) for part in polygon_parts(member)]
@@ -181,6 +191,8 @@ class Ring:
 def read_polygon(points: list[Point]) -> Ring:
     """The one reading of a polygon that convert, validate-coco and --repair share. ShapeError when it is
     degenerate (`degenerate-shape`: it adds no area) or crosses itself past the tolerance (`self-intersecting`)."""
+    from shapely.geometry import Polygon
+
     distinct = len(set(points))
     if distinct < 3:
         raise ShapeError("degenerate-shape", f"polygon has {distinct} distinct points; 3 are needed")
@@ -198,6 +210,8 @@ def read_polygon(points: list[Point]) -> Ring:
 def _valid_polygons(rings: list[list[Point]]) -> tuple[Polygon | MultiPolygon, tuple[Note, ...]]:
     """The rings as one valid geometry, with a note for each ring repaired or dropped. A degenerate ring adds no
     area, so it is dropped alone; a ring past repair drops the object, whose outline nobody can tell."""
+    import shapely
+
     polygons: list[Polygon] = []
     notes: list[Note] = []
     degenerate: ShapeError | None = None

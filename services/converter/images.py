@@ -13,9 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-import imagehash
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from transferline.contracts import ImageRecord
 from transferline.manifest import read_header
 from transferline.store import Store
@@ -180,6 +177,9 @@ def sha256_of(data: bytes) -> str:
 
 
 def _phash(image: StoredImage) -> int | None:
+    import imagehash  # loaded once there are images to hash (Pillow too)
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         with Image.open(io.BytesIO(image.read())) as picture:
             picture.draft("L", (128, 128))  # JPEG decodes at 1/8 scale: the hash only needs 32x32

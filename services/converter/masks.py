@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
-from pycocotools import mask as rle_tools
-
-from transferline.fetch import Fetcher, FetchError, ScopedHeader
 from transferline_converter.dataset import MAX_MASK_PIXELS, MaskRef
 from transferline_converter.geometry import ShapeError
 from transferline_converter.settings import ConverterSettings
+
+if TYPE_CHECKING:  # numpy, Pillow, pycocotools and the fetcher (requests) load when a mask is met, not before
+    import numpy as np
+
+    from transferline.fetch import Fetcher, ScopedHeader
 
 MAX_MASK_BYTES = 64 * 1024 * 1024
 CACHE_BYTES = 128 * 1024 * 1024  # a few large composites; a row's objects come together, so the last one is what counts
@@ -27,19 +29,26 @@ class MaskSource:
     `cache_bytes`): a composite mask serves every object of its row, and a row's objects come together."""
 
     def __init__(self, fetcher: Fetcher | None = None, cache_bytes: int = CACHE_BYTES) -> None:
-        self._fetcher = fetcher or Fetcher(max_bytes=MAX_MASK_BYTES)
+        self._fetcher = fetcher  # else made when the first URL is fetched (most exports have none)
+        self._make_fetcher: Callable[[], Fetcher] = _default_fetcher
         self._pictures = PictureCache(cache_bytes)
         self._failures: OrderedDict[str, str] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: ConverterSettings) -> MaskSource:
-        fetcher = Fetcher(
-            max_bytes=MAX_MASK_BYTES,
-            deadline=settings.mask_fetch_seconds,
-            allow_networks=settings.allow_networks,
-            headers=labelbox_key(settings),
-        )
-        return cls(fetcher)
+        def fetcher() -> Fetcher:
+            from transferline.fetch import Fetcher
+
+            return Fetcher(
+                max_bytes=MAX_MASK_BYTES,
+                deadline=settings.mask_fetch_seconds,
+                allow_networks=settings.allow_networks,
+                headers=labelbox_key(settings),
+            )
+
+        source = cls()
+        source._make_fetcher = fetcher
+        return source
 
     def bitmap(self, ref: MaskRef, width: int, height: int) -> np.ndarray:
         if width * height > MAX_MASK_PIXELS:
@@ -77,6 +86,10 @@ class MaskSource:
             raise
 
     def _fetch(self, url: str) -> bytes:
+        from transferline.fetch import FetchError
+
+        if self._fetcher is None:
+            self._fetcher = self._make_fetcher()
         try:
             return self._fetcher.get(url).content
         except FetchError as exc:
@@ -86,8 +99,16 @@ class MaskSource:
 def labelbox_key(settings: ConverterSettings) -> tuple[ScopedHeader, ...]:
     """The API key as a header for Labelbox's own hosts (the allow-list setting), over https only; mask URLs that
     point elsewhere are fetched without it."""
+    from transferline.fetch import ScopedHeader
+
     key = settings.labelbox_api_key.get_secret_value()
     return (ScopedHeader("Authorization", f"Bearer {key}", settings.key_hosts),) if key else ()
+
+
+def _default_fetcher() -> Fetcher:
+    from transferline.fetch import Fetcher
+
+    return Fetcher(max_bytes=MAX_MASK_BYTES)
 
 
 class PictureCache:
@@ -119,6 +140,9 @@ class PictureCache:
 def _decode(data: bytes, width: int, height: int) -> np.ndarray:
     """The picture's pixels, once its header says it is the image's size (a mask of another size is refused before
     a pixel is decoded: a small PNG can hold a huge, empty picture)."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(io.BytesIO(data)) as picture:
             if picture.size != (width, height):
@@ -138,6 +162,8 @@ def _mode(mode: str) -> str:
 
 
 def _of_colour(picture: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
+    import numpy as np
+
     if picture.ndim == 2:  # a grey picture holds only the colours whose channels are equal
         return picture == color[0] if color[0] == color[1] == color[2] else np.zeros(picture.shape, dtype=bool)
     return np.all(picture[:, :, :3] == np.array(color, dtype=np.uint8), axis=2)
@@ -148,6 +174,8 @@ def _size_message(mask_width: int, mask_height: int, width: int, height: int) ->
 
 
 def _from_rle(rle: dict, width: int, height: int) -> np.ndarray:
+    from pycocotools import mask as rle_tools
+
     try:
         size = [int(s) for s in rle["size"]]
     except (KeyError, TypeError, ValueError) as exc:
@@ -165,6 +193,8 @@ def _from_rle(rle: dict, width: int, height: int) -> np.ndarray:
 
 def box_bitmap(ref: MaskRef) -> np.ndarray:
     """The mask's own box drawn from its runs (background first, row by row)."""
+    import numpy as np
+
     assert ref.runs is not None
     width, height = ref.box
     return np.repeat(np.arange(len(ref.runs)) % 2 == 1, ref.runs).reshape(height, width)
@@ -176,6 +206,8 @@ def _placed(ref: MaskRef, width: int, height: int) -> np.ndarray:
     rows, cols = ref.box[1], ref.box[0]
     if cols > width or rows > height:
         raise ShapeError("mask-unavailable", f"mask box {cols}x{rows} is larger than the {width}x{height} image")
+    import numpy as np
+
     canvas = np.zeros((height, width), dtype=bool, order="F")
     left, top = ref.left, ref.top
     y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + rows, height), min(left + cols, width)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from collections import Counter
 from typing import Any
-
-import numpy as np
 
 from transferline_converter.dataset import CODES, Problems
 
@@ -80,27 +80,45 @@ def _per_class(coco: dict[str, Any], names: dict[int, str]) -> dict[str, dict[st
 
 def _objects_per_image(coco: dict[str, Any]) -> dict[str, float]:
     per_image = Counter(a["image_id"] for a in coco["annotations"])
-    counts = np.array([per_image[image["id"]] for image in coco["images"]] or [0])
+    counts = sorted(per_image[image["id"]] for image in coco["images"]) or [0]
     return {
-        "min": int(counts.min()),
-        "median": float(np.median(counts)),
-        "mean": round(float(counts.mean()), 3),
-        "max": int(counts.max()),
-        "without_objects": int((counts == 0).sum()) if coco["images"] else 0,
+        "min": counts[0],
+        "median": _median(counts),
+        "mean": round(sum(counts) / len(counts), 3),
+        "max": counts[-1],
+        "without_objects": counts.count(0) if coco["images"] else 0,
     }
 
 
 def _box_sizes(coco: dict[str, Any]) -> dict[str, Any]:
-    areas = np.array([a["area"] for a in coco["annotations"]] or [0.0])
+    areas = sorted(float(a["area"]) for a in coco["annotations"]) or [0.0]
     sizes = {image["id"]: image["width"] * image["height"] for image in coco["images"]}
-    relative = np.array([a["bbox"][2] * a["bbox"][3] / sizes[a["image_id"]] for a in coco["annotations"]] or [0.0])
+    relative = sorted(a["bbox"][2] * a["bbox"][3] / sizes[a["image_id"]] for a in coco["annotations"]) or [0.0]
+    small, medium = bisect_left(areas, SMALL), bisect_left(areas, MEDIUM)
     return {
-        "small": int((areas < SMALL).sum()) if coco["annotations"] else 0,
-        "medium": int(((areas >= SMALL) & (areas < MEDIUM)).sum()),
-        "large": int((areas >= MEDIUM).sum()),
-        "area_percentiles": {str(p): round(float(np.percentile(areas, p)), 1) for p in (5, 50, 95)},
-        "fraction_of_image_percentiles": {str(p): round(float(np.percentile(relative, p)), 4) for p in (5, 50, 95)},
+        "small": small if coco["annotations"] else 0,
+        "medium": medium - small,
+        "large": len(areas) - medium,
+        "area_percentiles": {str(p): round(percentile(areas, p), 1) for p in (5, 50, 95)},
+        "fraction_of_image_percentiles": {str(p): round(percentile(relative, p), 4) for p in (5, 50, 95)},
     }
+
+
+def _median(ordered: list[int]) -> float:
+    """numpy.median of sorted values: the middle one, or the mean of the middle two."""
+    middle = len(ordered) // 2
+    return float(ordered[middle]) if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    """numpy.percentile(values, p) of sorted values, computed as numpy's default (linear) method does, step for
+    step, so the report reads the same without loading numpy for it."""
+    at = (len(ordered) - 1) * (p / 100)
+    below = math.floor(at)
+    if below >= len(ordered) - 1:
+        return float(ordered[-1])
+    a, b, t = float(ordered[below]), float(ordered[below + 1]), at - below
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
 
 
 def _split_summaries(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
-from transferline.fetch import parse_networks
 from transferline.settings import ServiceSettings
 
 LABELBOX_HOSTS = "api.labelbox.com,storage.labelbox.com,.labelbox.com"
@@ -31,7 +30,10 @@ class ConverterSettings(ServiceSettings):
     @field_validator("mask_allow_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
-        parse_networks(_items(value))
+        if _items(value):  # the fetcher (and requests with it) is loaded only when there is something to check
+            from transferline.fetch import parse_networks
+
+            parse_networks(_items(value))
         return value
 
     @property

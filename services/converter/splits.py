@@ -14,8 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from transferline.errors import InvalidInput
 from transferline.keys import SPLITS
 from transferline_converter.dataset import Problems, Where
@@ -165,6 +163,8 @@ def _pairs(hashes: list[int | None], digests: list[str | None], bits: int) -> It
     known = [i for i, h in enumerate(hashes) if h is not None]
     if bits < 0 or len(known) < 2:
         return
+    import numpy as np  # loaded only when there are hashes to compare
+
     values = np.array([hashes[i] for i in known], dtype=np.uint64)
     for start in range(0, len(values), 1024):  # 1024 x N at a time keeps memory flat for big datasets
         block = values[start : start + 1024, None] ^ values[None, :]

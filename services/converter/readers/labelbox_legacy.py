@@ -13,10 +13,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import shapely.wkt
-from shapely.errors import ShapelyError
-from shapely.geometry import MultiPolygon, Polygon
-
 from transferline.errors import InvalidInput
 from transferline_converter.dataset import (
     Frame,
@@ -271,6 +267,10 @@ def _wkt_rings(text: str, where: Where, problems: Problems) -> list[list[Point]]
     """The exterior ring of each polygon in a (MULTI)POLYGON; holes are dropped with a warning."""
     if NAN_WORD.search(text):
         raise RowError(where, "WKT holds a NaN or infinite coordinate", "nan-coordinate")
+    import shapely.wkt  # loaded with the first WKT: the other forms need no shapely
+    from shapely.errors import ShapelyError
+    from shapely.geometry import MultiPolygon, Polygon
+
     try:
         geometry = shapely.wkt.loads(text)
     except (ShapelyError, ValueError, TypeError) as exc:
