@@ -93,6 +93,10 @@ class _Builder:
         if name is None:
             self.counters["objects_dropped"] += 1
             return
+        box = shape.box
+        plain = box is not None and scale is None and shape.kind == "box" and shape.frame == "top-left"
+        if plain and self._added_inside(box, image, name, shape):  # type: ignore[arg-type]  # box is set
+            return
         try:
             scaled = _scaled(shape, scale) if scale and shape.frame != "normalized" else shape
             annotation = self._geometry(scaled, image["width"], image["height"])
@@ -109,6 +113,32 @@ class _Builder:
             self.used.add(name)
             self.classes.append(name)
         self.annotations.append(_annotation(len(self.annotations) + 1, image["id"], name, annotation, shape))
+
+    def _added_inside(
+        self, box: tuple[float, float, float, float], image: dict[str, Any], name: str, shape: Shape
+    ) -> bool:
+        """The usual object of a large export, a pixel box wholly inside its image, added as from_box and
+        _annotation would add it, without their intermediate objects; False (nothing added) for any other box."""
+        x, y, w, h = box
+        right, bottom = x + w, y + h
+        if not (w > 0 and h > 0 and x >= 0 and y >= 0 and right <= image["width"] and bottom <= image["height"]):
+            return False
+        w, h = right - x, bottom - y  # as from_box measures the clipped box: not always the drawn w, h to the bit
+        entry: dict[str, Any] = {
+            "id": len(self.annotations) + 1,
+            "image_id": image["id"],
+            "category": name,
+            "bbox": [_tidy(x), _tidy(y), _tidy(w), _tidy(h)],
+            "area": _tidy(w * h),
+            "iscrowd": int(shape.iscrowd),
+        }
+        if shape.attributes:
+            entry["attributes"] = shape.attributes
+        if name not in self.used:
+            self.used.add(name)
+            self.classes.append(name)
+        self.annotations.append(entry)
+        return True
 
     def _class_name(self, shape: Shape) -> str | None:
         name = self.names.get(shape.category)

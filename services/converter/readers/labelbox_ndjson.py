@@ -22,9 +22,11 @@ from transferline_converter.readers.common import (
     xy_points,
 )
 from transferline_converter.readers.labelbox_legacy import (
+    BOX_KEYS,
     add_objects,
     first_problem,
     nested_answers,
+    plain_numbers,
     point_shape,
     tlhw_box,
 )
@@ -178,6 +180,13 @@ def _read_label(label: dict[str, Any], where: Where, image: LabeledImage, proble
 
 
 def _object(obj: Any, where: Where, problems: Problems) -> Shape:
+    # Most objects of a large export are plain boxes: read in one go, as the checked reading below would read them.
+    if type(obj) is dict and obj.get("annotation_kind") == "ImageBoundingBox":
+        name, value, answers = obj.get("name"), obj.get("bounding_box"), obj.get("classifications")
+        if type(name) is str and name and type(value) is dict and (answers is None or answers == []):
+            box = plain_numbers(value, BOX_KEYS)
+            if box is not None:
+                return Shape(name, "box", where.at("bounding_box"), box=box)  # type: ignore[arg-type]
     if not isinstance(obj, dict):
         raise RowError(where, f"expected an object, got {json_kind(obj)}")
     category = _name(obj, where, "empty-class")
