@@ -124,12 +124,20 @@ class _Builder:
         if not (w > 0 and h > 0 and x >= 0 and y >= 0 and right <= image["width"] and bottom <= image["height"]):
             return False
         w, h = right - x, bottom - y  # as from_box measures the clipped box: not always the drawn w, h to the bit
+        area = w * h
+        # _tidy of each, spelled out (five calls a box): whole numbers as ints, others rounded to 0.001 px
+        ix, iy, iw, ih, ia = int(x), int(y), int(w), int(h), int(area)
         entry: dict[str, Any] = {
             "id": len(self.annotations) + 1,
             "image_id": image["id"],
             "category": name,
-            "bbox": [_tidy(x), _tidy(y), _tidy(w), _tidy(h)],
-            "area": _tidy(w * h),
+            "bbox": [
+                ix if ix == x else round(x, 3),
+                iy if iy == y else round(y, 3),
+                iw if iw == w else round(w, 3),
+                ih if ih == h else round(h, 3),
+            ],
+            "area": ia if ia == area else round(area, 3),
             "iscrowd": int(shape.iscrowd),
         }
         if shape.attributes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from math import isfinite
 from typing import Any
 
 from transferline.errors import InvalidInput
@@ -22,11 +23,10 @@ from transferline_converter.readers.common import (
     xy_points,
 )
 from transferline_converter.readers.labelbox_legacy import (
-    BOX_KEYS,
+    PLAIN_NUMBERS,
     add_objects,
     first_problem,
     nested_answers,
-    plain_numbers,
     point_shape,
     tlhw_box,
 )
@@ -184,9 +184,17 @@ def _object(obj: Any, where: Where, problems: Problems) -> Shape:
     if type(obj) is dict and obj.get("annotation_kind") == "ImageBoundingBox":
         name, value, answers = obj.get("name"), obj.get("bounding_box"), obj.get("classifications")
         if type(name) is str and name and type(value) is dict and (answers is None or answers == []):
-            box = plain_numbers(value, BOX_KEYS)
-            if box is not None:
-                return Shape(name, "box", where.at("bounding_box"), box=box)  # type: ignore[arg-type]
+            x, y, w, h = value.get("left"), value.get("top"), value.get("width"), value.get("height")
+            # plain_numbers(value, BOX_KEYS), spelled out: type(), not isinstance, so bool and HugeNumber are not
+            # plain; a float sum that is not finite (NaN, Infinity, overflow) is left to the checked reading.
+            plain = PLAIN_NUMBERS
+            if type(x) in plain and type(y) in plain and type(w) in plain and type(h) in plain:
+                try:
+                    box = (float(x), float(y), float(w), float(h))
+                except OverflowError:  # an integer past a float's range
+                    box = None
+                if box is not None and isfinite(box[0] + box[1] + box[2] + box[3]):
+                    return Shape(name, "box", where.at("bounding_box"), box=box)
     if not isinstance(obj, dict):
         raise RowError(where, f"expected an object, got {json_kind(obj)}")
     category = _name(obj, where, "empty-class")

@@ -475,6 +475,22 @@ def test_lenient_kind_skipped_and_unlabeled_rows():
             f"{OBJ}[0].bounding_box.top",
         ),
         ('{"name": "car", "annotation_kind": "ImageCircle", "circle": {}}', "unknown-geometry", f"{OBJ}[0]"),
+        # A box of the usual kind that is not plain leaves the one-step reading for the checked one.
+        *(
+            (
+                '{"name": "car", "annotation_kind": "ImageBoundingBox", "bounding_box": '
+                f'{{"top": {top}, "left": 1, "height": 2, "width": 3}}}}',
+                code,
+                f"{OBJ}[0].bounding_box.top",
+            )
+            for top, code in [("NaN", "nan-coordinate"), ("true", "malformed-row"), ("9" * 400, "nan-coordinate")]
+        ),
+        (
+            '{"name": "car", "annotation_kind": "ImageBoundingBox", "classifications": {}, '
+            '"bounding_box": {"top": 1, "left": 1, "height": 2, "width": 3}}',
+            "malformed-row",
+            f"{OBJ}[0].classifications",
+        ),
         (
             '{"name": "car", "bounding_box": {"top": NaN, "left": 1, "height": 2, "width": 3}}',
             "nan-coordinate",
