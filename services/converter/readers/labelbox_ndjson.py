@@ -184,6 +184,10 @@ def _object(obj: Any, where: Where, problems: Problems) -> Shape:
     if type(obj) is dict and obj.get("annotation_kind") == "ImageBoundingBox":
         name, value, answers = obj.get("name"), obj.get("bounding_box"), obj.get("classifications")
         if type(name) is str and name and type(value) is dict and (answers is None or answers == []):
+            x: Any
+            y: Any
+            w: Any
+            h: Any
             x, y, w, h = value.get("left"), value.get("top"), value.get("width"), value.get("height")
             # plain_numbers(value, BOX_KEYS), spelled out: type(), not isinstance, so bool and HugeNumber are not
             # plain; a float sum that is not finite (NaN, Infinity, overflow) is left to the checked reading.
