@@ -124,6 +124,8 @@ class _Builder:
         if not (w > 0 and h > 0 and x >= 0 and y >= 0 and right <= image["width"] and bottom <= image["height"]):
             return False
         w, h = right - x, bottom - y  # as from_box measures the clipped box: not always the drawn w, h to the bit
+        if w <= 0 or h <= 0:  # a width that vanishes beside x (1 + 1e-64 is 1): from_box says what is wrong
+            return False
         area = w * h
         # _tidy of each, spelled out (five calls a box): whole numbers as ints, others rounded to 0.001 px
         ix, iy, iw, ih, ia = int(x), int(y), int(w), int(h), int(area)

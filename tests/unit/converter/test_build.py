@@ -10,11 +10,13 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from transferline.errors import InvalidInput
 from transferline.fetch import Fetcher, ScopedHeader
-from transferline_converter.build import BuildOptions, build
+from transferline_converter.build import BuildOptions, _Builder, build
 from transferline_converter.dataset import ImageIds, LabeledImage, MaskRef, Problems, ReadResult, Shape, Where
 from transferline_converter.images import ImageIndex, StoredImage
 from transferline_converter.masks import MaskSource
@@ -185,3 +187,29 @@ def test_masks_are_fetched_with_the_api_key_and_composite_colours_are_separated(
     assert "HTTP 404" in problems.items[0].message
     assert set(MaskServer.seen_auth) == {"Bearer s3cret"}
     assert MaskServer.seen_auth.count("Bearer s3cret") == 3  # the composite is fetched once
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(*[st.floats(-5, 105, allow_nan=False) | st.integers(-5, 105) for _ in range(2)]).flatmap(
+            lambda xy: st.tuples(st.just(xy), *[st.floats(-1, 60, allow_nan=False) | st.integers(-1, 60)] * 2)
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_a_box_inside_its_image_is_built_as_the_general_box_path_builds_it(boxes, clip) -> None:
+    """Plain pixel boxes take a short path (no Annotation in between): same entries, problems and counters as the
+    general path (from_box, then _annotation) gives the same box; boxes at or past the edge take the general one."""
+    shapes = [box("cup", x, y, w, h) for (x, y), w, h in boxes]
+    options = BuildOptions(clip=clip)
+    built, problems = run([row("a.jpg", *shapes)], index(("a.jpg", 100, 80)), options)
+    general = _Builder(index(("a.jpg", 100, 80)), MaskSource(), options, want := Problems())
+    general._added_inside = lambda *_: False  # type: ignore[method-assign]  # every box by from_box
+    general.add_row(row("a.jpg", *shapes))
+    for annotation in general.annotations:
+        annotation["category_id"] = {"cup": 1}[annotation.pop("category")]
+    assert built.coco["annotations"] == general.annotations
+    assert problems.items == want.items
