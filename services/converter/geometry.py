@@ -91,9 +91,11 @@ def from_polygons(shape: Shape, width: int, height: int, clip: bool) -> Annotati
         raise ShapeError("out-of-bounds", f"polygon with bounds {_fmt(geometry.bounds)} leaves the image")
     if outside:
         geometry = geometry.intersection(image)
-        if geometry.area <= 0:
-            raise ShapeError("out-of-bounds", "polygon lies wholly outside the image")
     parts = polygon_parts(geometry)
+    if not parts and outside:  # only a sliver (or nothing) of it is inside
+        raise ShapeError("out-of-bounds", "polygon lies wholly outside the image")
+    if not parts:
+        raise ShapeError("degenerate-shape", "polygon is thinner than a line (zero area)")
     # Points within EDGE of the border are put on it, so nothing is ever (even by 1e-17) outside the image.
     segmentation = [
         [c for x, y in p.exterior.coords[:-1] for c in (_within(x, width), _within(y, height))] for p in parts
@@ -167,11 +169,12 @@ def _reason(polygon: Polygon) -> str:
 
 
 def polygon_parts(geometry: BaseGeometry) -> list[Polygon]:
-    """The polygons with area inside any geometry (make_valid and clipping may add lines, points, collections)."""
+    """The polygons with area inside any geometry (make_valid and clipping may add lines, points, collections, and
+    slivers of 1e-215 px² that the checks, rightly, call lines)."""
     from shapely.geometry import Polygon
 
     if isinstance(geometry, Polygon):
-        return [geometry] if geometry.area > 0 else []
+        return [geometry] if geometry.area > TINY_AREA else []
     return [part for member in getattr(geometry, "geoms", []) for part in polygon_parts(member)]
 
 
