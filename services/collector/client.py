@@ -8,14 +8,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
 from transferline.errors import Interrupted, TransferlineError
-from transferline.retry import Backoff
+from transferline.retry import Backoff, retry_after_seconds
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 Check = Callable[[requests.Response, Any], Any]
@@ -115,19 +113,7 @@ class ApiClient:
 
 
 def retry_after(response: requests.Response) -> float | None:
-    """Retry-After in seconds (a number or an HTTP date), None when absent or unreadable."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds()) if when.tzinfo else None
+    return retry_after_seconds(response.headers.get("Retry-After"))
 
 
 def error_detail(first: str, second: str) -> Callable[[Any], str]:

@@ -27,7 +27,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from http.client import HTTPException
 from typing import NoReturn, Protocol
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
@@ -42,6 +41,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.ssl_match_hostname import CertificateError
 
 from transferline.errors import TransferlineError
+from transferline.retry import retry_after_seconds
 
 BLOCKED_ADDRESS = "blocked-address"
 TOO_MANY_REDIRECTS = "too-many-redirects"
@@ -309,7 +309,7 @@ class Fetcher:
         if response.status in REDIRECTS and location:
             return urljoin(target.url, location)
         if response.status != 200:
-            wait = _retry_after(response.headers.get("Retry-After"))
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
             raise FetchError(HTTP_STATUS, target.url, f"answered HTTP {response.status}", response.status, wait)
         body = bytearray() if sink is None else sink
         size = self._body(target.url, response, watchdog, body)
@@ -435,22 +435,6 @@ def _failed(exc: BaseException, url: str, watchdog: _Watchdog) -> NoReturn:
     if watchdog.fired or timed_out:
         raise FetchError(TIMEOUT, url, f"no whole answer within {watchdog.seconds:g} s") from None
     raise FetchError(CONNECTION, url, f"connection failed: {type(exc).__name__}: {_first_line(exc)}") from None
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds (the delta form; an HTTP date is read too), capped at an hour; None when absent."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), 3600.0)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return min(max(0.0, when.timestamp() - time.time()), 3600.0)
 
 
 def _first_line(exc: BaseException) -> str:

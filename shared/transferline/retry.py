@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from transferline.errors import TransientError
@@ -21,6 +24,25 @@ class Backoff:
     def delay(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1-based): random in [0, min(cap, base * 2**(attempt-1))]."""
         return random.uniform(0, min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1)))
+
+
+def retry_after_seconds(value: str | None, cap: float = 3600.0) -> float | None:
+    """An HTTP Retry-After header in seconds (a number or an HTTP date), at most `cap`; None when absent or
+    unreadable. Used by every client that honours it (the fetcher, the collector's providers)."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(0.0, seconds), cap) if not math.isnan(seconds) else None
 
 
 class RetriesExhausted(Exception):

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-import requests
 
 from tests.support.providers import Answer, serve_api, throttled
 from transferline.errors import Interrupted
-from transferline_collector.client import ApiClient, Policy, ProviderError, http_check, retry_after
+from transferline.retry import retry_after_seconds
+from transferline_collector.client import ApiClient, Policy, ProviderError, http_check
 
 CHECK = http_check("test", str)
 
@@ -47,9 +47,7 @@ def test_retry_after_as_an_http_date() -> None:
 
 
 def test_an_unreadable_retry_after_is_no_wait_asked() -> None:
-    response = requests.Response()
-    response.headers["Retry-After"] = "soon"
-    assert retry_after(response) is None
+    assert retry_after_seconds("soon") is None
 
 
 def test_stopping_ends_a_wait_as_interrupted() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -60,3 +61,15 @@ def test_stopping_ends_the_retries_at_once():
         call_with_retries(
             lambda: (_ for _ in ()).throw(TransientError("x")), 9, Backoff(10, 10), stopping, lambda *a: None
         )
+
+
+def test_retry_after_reads_seconds_and_http_dates_capped_and_refuses_the_rest() -> None:
+    from email.utils import formatdate
+
+    from transferline.retry import retry_after_seconds
+
+    assert retry_after_seconds("5") == 5.0 and retry_after_seconds(" 1.5 ") == 1.5
+    assert retry_after_seconds("-3") == 0.0 and retry_after_seconds("99999") == 3600.0
+    assert 50 < (retry_after_seconds(formatdate(time.time() + 60, usegmt=True)) or 0) <= 60
+    for unreadable in (None, "", "soon", "nan", "Wed, 21 Oct 2015 07:28:00"):  # the last has no zone
+        assert retry_after_seconds(unreadable) is None
