@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from transferline.contracts import ImageRecord
-from transferline.manifest import read_header
+from transferline.manifest import perceptual_hash, read_header
 from transferline.store import Store
 from transferline_converter.dataset import ImageIds
 from transferline_converter.sources import IMAGE_SUFFIXES
@@ -177,13 +177,11 @@ def sha256_of(data: bytes) -> str:
 
 
 def _phash(image: StoredImage) -> int | None:
-    import imagehash  # loaded once there are images to hash (Pillow too)
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # loaded once there are images to hash
 
     try:
         with Image.open(io.BytesIO(image.read())) as picture:
-            picture.draft("L", (128, 128))  # JPEG decodes at 1/8 scale: the hash only needs 32x32
-            return int(str(imagehash.phash(ImageOps.exif_transpose(picture))), 16)
+            return int(perceptual_hash(picture), 16)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None
 

@@ -9,10 +9,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import imagehash
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from transferline.manifest import read_header
+from transferline.manifest import perceptual_hash, read_header
 
 # Pillow format name -> file extension, for the formats a detector's pipeline reads.
 FORMATS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff"}
@@ -91,12 +90,7 @@ def _decode(path: Path, kind: str, max_pixels: int) -> str:
                 width, height = image.size
                 if width * height > max_pixels:
                     raise Rejected("too-many-pixels", f"{width}x{height} is over the {max_pixels} pixel cap")
-                # JPEG: every block's coded data is still decoded (so truncation and damage fail as they would
-                # at full size), the inverse DCT scaled down, as the converter does for the pHash it needs.
-                image.draft("L", (128, 128))
-                image.seek(0)  # GIF and WebP: the first frame is the picture
-                image.load()
-                return str(imagehash.phash(ImageOps.exif_transpose(image)))
+                return perceptual_hash(image)
         except Image.DecompressionBombError as exc:
             raise Rejected("too-many-pixels", str(exc)) from None
         except _DECODE_ERRORS as exc:

@@ -38,6 +38,20 @@ def read_header(stream: IO[bytes]) -> ImageHeader | None:
     return ImageHeader(height, width, kind) if orientation in _SWAPPING else ImageHeader(width, height, kind)
 
 
+def perceptual_hash(picture: Image.Image) -> str:
+    """The manifest's `phash` of an opened picture: imagehash's 64-bit pHash (hex) of its first frame, upright as
+    displayed. Whoever stores an image and whoever compares against it compute it here, so the two agree. JPEG
+    decodes with its inverse DCT scaled down (the hash needs 32x32); every block's coded data is still read, so
+    damage fails as it would at full size. Needs imagehash (the converter's and downloader's extras)."""
+    import imagehash
+    from PIL import ImageOps
+
+    picture.draft("L", (128, 128))
+    picture.seek(0)  # GIF and WebP: the first frame is the picture
+    picture.load()
+    return str(imagehash.phash(ImageOps.exif_transpose(picture)))
+
+
 def read_manifest(store: Store, job_id: str) -> Iterator[ImageRecord]:
     """Every record of a job's manifest (none when there is no manifest); a bad line is a clear error."""
     return read_stored_rows(store, keys.image_manifest(job_id), ImageRecord)
