@@ -31,9 +31,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from bench import peers
+
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "var" / "bench" / "downloader"
-PEER_ENV = REPO / "var" / "bench" / "img2dataset-venv"
 IMG2DATASET = "img2dataset==1.47.0"
 BASES = 40  # distinct pictures; every served file is one of them with a comment of its own
 
@@ -96,13 +97,7 @@ def serve(folder: Path) -> tuple[subprocess.Popen, int]:
 
 
 def img2dataset_command() -> Path:
-    command = PEER_ENV / "bin" / "img2dataset"
-    if not command.exists():
-        print(f"installing {IMG2DATASET} into {PEER_ENV} (the bench's own environment)", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_ENV)], check=True)
-        pip = [str(PEER_ENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, IMG2DATASET], check=True)
-    return command
+    return peers.peer_command(IMG2DATASET, "img2dataset")
 
 
 def measure(command: list[str], count_images: Callable[[], int]) -> Run:

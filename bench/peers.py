@@ -1,8 +1,8 @@
 """Peers of the converter run as their users run them: a command in its own process, timed from start to exit, with
 its peak memory (the kernel's max RSS for that one child).
 
-lightly-ai's `labelformat` lives in an environment of its own under var/, made here on first use: it is a peer to
-measure against, never a dependency of the project.
+Each peer (lightly-ai's `labelformat`, img2dataset) lives in an environment of its own under var/bench/, made here
+on first use: a peer is measured against, never a dependency of the project.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 
 LABELFORMAT = "labelformat==0.1.17"
 REPO = Path(__file__).resolve().parents[1]
-PEER_ENV = REPO / "var" / "bench" / "labelformat-0.1.17"
 # The floor every converter of this file pays: read it and parse each line, keeping nothing.
 PARSE_FLOOR = "import json, sys\nwith open(sys.argv[1], 'rb') as f:\n    for line in f:\n        json.loads(line)\n"
 
@@ -42,15 +41,21 @@ class Runs:
         return statistics.median(run.seconds for run in self.runs)
 
 
-def labelformat_command() -> Path:
-    """The `labelformat` executable of the bench's own environment, installed there if it is not yet."""
-    command = PEER_ENV / "bin" / "labelformat"
+def peer_command(requirement: str, executable: str) -> Path:
+    """`executable` of a peer tool pinned by `requirement` ("name==version"), from the bench's own environment
+    for it under var/bench/, made there on first use (a peer is measured against, never a project dependency)."""
+    env = REPO / "var" / "bench" / requirement.replace("==", "-")
+    command = env / "bin" / executable
     if not command.exists():
-        print(f"installing {LABELFORMAT} into {PEER_ENV} (the bench's own environment)", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_ENV)], check=True)
-        pip = [str(PEER_ENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, LABELFORMAT], check=True)
+        print(f"installing {requirement} into {env} (the bench's own environment)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(env)], check=True)
+        pip = [str(env / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, requirement], check=True)
     return command
+
+
+def labelformat_command() -> Path:
+    return peer_command(LABELFORMAT, "labelformat")
 
 
 # Started by the bench, a small process starts the command and waits for it: the command's peak memory is then its
