@@ -60,7 +60,7 @@ def url_lists_prefix(job_id: str) -> str:
 
 def url_list(job_id: str, name: str) -> str:
     """A URL list uploaded for the collector (plain text, CSV, JSON lines or a JSON array)."""
-    return job_prefix(job_id) + f"urls/lists/{clean_name(name)}"
+    return url_lists_prefix(job_id) + clean_name(name)
 
 
 def image(job_id: str, sha256: str, ext: str) -> str:
