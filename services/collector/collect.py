@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from transferline.contracts import UrlRow
+from transferline.url_lists import read_list
 from transferline_collector import licences
 from transferline_collector.client import ApiClient, Policy, ProviderError, Unusable
-from transferline_collector.lists import read_list
 from transferline_collector.normalise import normalise
 from transferline_collector.providers import PROVIDERS, Hit, Page, Provider
 from transferline_collector.report import Dropped, SourceReport

@@ -7,23 +7,19 @@ what is not an absolute http(s) URL with a host.
 
 from __future__ import annotations
 
-import html
 import ipaddress
 import re
 from dataclasses import dataclass
 
 from yarl import URL
 
-MAX_LENGTH = 8192  # contracts.UrlRow.url
+from transferline.url_lists import ENTITY, MAX_LENGTH, unwrap
+
 SCHEMES = ("http", "https")
 BAD_SCHEME, NOT_A_URL, TOO_LONG = "bad-scheme", "not-a-url", "too-long"
 
-_WRAPPERS = {'"': '"', "'": "'", "<": ">", "(": ")", "[": "]", "`": "`"}
-_JSON_ESCAPE = re.compile(r"\\{1,2}(?:u([0-9a-fA-F]{4})|(/))")  # \u003d, \\u0026, \/ (and doubled)
-_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # a space may sit in a path (yarl encodes it), never in a host
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
-_EDGE = "\ufeff\u200b\u200c\u200d\u2060 \t\r\n\f\v"
 
 
 @dataclass(frozen=True)
@@ -50,32 +46,12 @@ def normalise(text: str) -> Normalised:
         url = url.with_fragment(None)
         if url.raw_path in ("", "/"):  # RFC 3986 6.2.3: an empty http path is "/" (yarl may print it empty)
             url = url.with_path("/", keep_query=True)
-        out = _ENTITY.sub(_keep_entity, str(url))
+        out = ENTITY.sub(_keep_entity, str(url))
     except (ValueError, TypeError, UnicodeError) as exc:
         return Normalised(None, NOT_A_URL, str(exc)[:200])
     if len(out) > MAX_LENGTH:
         return Normalised(None, TOO_LONG, f"{len(out)} characters once normalised")
     return Normalised(out)
-
-
-def unwrap(text: str) -> str:
-    """Take off what surrounds or escapes a URL: whitespace and BOMs, quotes and brackets, JSON escapes, HTML
-    entities (only with their semicolon: `&copy=1` in a query is a parameter, not ©)."""
-    previous = None
-    while previous != text:  # layers come in any order: "\"http://a/?x=1&amp;y=2\""
-        previous = text
-        text = text.strip(_EDGE)
-        if text[:1] in _WRAPPERS:  # a quoted item of a JS or CSV array may keep its separator: "http://a/",
-            text = text.removesuffix(",").removesuffix(";")
-            if len(text) >= 2 and _WRAPPERS[text[0]] == text[-1]:
-                text = text[1:-1]
-        text = _JSON_ESCAPE.sub(_json_char, text)
-        text = _ENTITY.sub(lambda m: html.unescape(m.group(0)), text)
-    return text
-
-
-def _json_char(match: re.Match[str]) -> str:
-    return match.group(2) or chr(int(match.group(1), 16))
 
 
 def _keep_entity(match: re.Match[str]) -> str:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.collector.conftest import run, settings_for
-from transferline_collector.lists import read_list
+from transferline.url_lists import read_list
 from transferline_collector.report import report_json
 
 MESSY = (

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transferline_collector.normalise import MAX_LENGTH, normalise
+from transferline.url_lists import MAX_LENGTH
+from transferline_collector.normalise import normalise
 
 CASES = [
     ('  "https://Example.COM:443/a.jpg#frag"  ', "https://example.com/a.jpg"),

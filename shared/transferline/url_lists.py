@@ -1,21 +1,28 @@
-"""URL lists as people have them -> numbered items: plain text (one URL a line, maybe a header), CSV (the URL
-column found by its header or, without one, by its content), JSON lines with a `url` field, or a JSON array
-of URLs or objects. Items keep their line number so the report can point at every input it drops."""
+"""URL lists as people have them -> numbered items: plain text (one URL a line, maybe a header, `#` comment
+lines), CSV (the URL column found by its header or, without one, by its content), JSON lines with a `url` field,
+or a JSON array of URLs or objects. Items keep their line number so a report can point at every input it drops.
+Read once here for every stage that takes a list (the collector, the downloader's command)."""
 
 from __future__ import annotations
 
 import csv
+import html
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from transferline_collector.normalise import MAX_LENGTH, unwrap
+MAX_LENGTH = 8192  # contracts.UrlRow.url
 
 URL_FIELDS = ("url", "image_url", "imageurl", "img_url", "image", "img", "src", "link", "href", "uri", "photo_url")
 DELIMITERS = (",", "\t", ";", "|")
 NO_URL, BAD_JSON = "no-url", "bad-json"
 _SAMPLE = 20
+_WRAPPERS = {'"': '"', "'": "'", "<": ">", "(": ")", "[": "]", "`": "`"}
+_JSON_ESCAPE = re.compile(r"\\{1,2}(?:u([0-9a-fA-F]{4})|(/))")  # \u003d, \\u0026, \/ (and doubled)
+ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_EDGE = "\ufeff\u200b\u200c\u200d\u2060 \t\r\n\f\v"
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ def _from_value(value: Any, line: int) -> ListItem:
 
 
 def _delimited(lines: list[str]) -> ListRead:
-    numbered = [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+    numbered = [(n, line) for n, line in enumerate(lines, start=1) if line.strip() and not _comment(line)]
     if not numbered:
         return ListRead("text", [])
     header = _header(numbered[0][1])
@@ -166,3 +173,27 @@ def _cells(line: str, delimiter: str) -> list[str]:
         return next(csv.reader([line], delimiter=delimiter))
     except (csv.Error, StopIteration):
         return [line]
+
+
+def unwrap(text: str) -> str:
+    """Take off what surrounds or escapes a URL: whitespace and BOMs, quotes and brackets, JSON escapes, HTML
+    entities (only with their semicolon: `&copy=1` in a query is a parameter, not ©)."""
+    previous = None
+    while previous != text:  # layers come in any order: "\"http://a/?x=1&amp;y=2\""
+        previous = text
+        text = text.strip(_EDGE)
+        if text[:1] in _WRAPPERS:  # a quoted item of a JS or CSV array may keep its separator: "http://a/",
+            text = text.removesuffix(",").removesuffix(";")
+            if len(text) >= 2 and _WRAPPERS[text[0]] == text[-1]:
+                text = text[1:-1]
+        text = _JSON_ESCAPE.sub(_json_char, text)
+        text = ENTITY.sub(lambda m: html.unescape(m.group(0)), text)
+    return text
+
+
+def _json_char(match: re.Match[str]) -> str:
+    return match.group(2) or chr(int(match.group(1), 16))
+
+
+def _comment(line: str) -> bool:
+    return line.lstrip(_EDGE).startswith("#")
