@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -106,15 +107,19 @@ def flaky(failures: int, body: bytes) -> Route:
 @dataclass
 class Host:
     url: str
-    seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    port: int
+    seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, headers) of each request
+
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.seen]
 
     def user_agents(self) -> set[str]:
         return {headers.get("User-Agent", "") for _, headers in self.seen}
 
 
 @contextmanager
-def serve(routes: dict[str, Route], address: str = "127.0.0.1") -> Iterator[Host]:
-    """An HTTP server at `address` answering each path with its route (others: 404)."""
+def serve(routes: dict[str, Route], address: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> Iterator[Host]:
+    """An HTTP(S) server at `address` answering each path with its route (others: 404)."""
     host: list[Host] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -130,8 +135,10 @@ def serve(routes: dict[str, Route], address: str = "127.0.0.1") -> Iterator[Host
         daemon_threads = True
 
     httpd = Server((address, 0), Handler)
-    shown = f"[{address}]" if ":" in address else address
-    host.append(Host(f"http://{shown}:{httpd.server_address[1]}"))
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    shown, port = f"[{address}]" if ":" in address else address, httpd.server_address[1]
+    host.append(Host(f"{'https' if tls else 'http'}://{shown}:{port}", port))
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -8,17 +8,14 @@ import datetime
 import gzip
 import ipaddress
 import ssl
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from tests.support.hostile import drip, redirect, reply
+from tests.support.hostile import drip, redirect, reply, serve
 from transferline.fetch import (
     BAD_URL,
     BLOCKED_ADDRESS,
@@ -38,43 +35,6 @@ from transferline.fetch import (
 
 LOOPBACK = ["127.0.0.0/8"]
 Route = Callable[[BaseHTTPRequestHandler], None]
-
-
-@dataclass
-class Server:
-    url: str
-    port: int
-    seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, headers) of each request
-
-    def paths(self) -> list[str]:
-        return [path for path, _ in self.seen]
-
-
-@contextmanager
-def serve(routes: dict[str, Route], tls: ssl.SSLContext | None = None) -> Iterator[Server]:
-    """A loopback server answering each path with its route (unknown paths: 404)."""
-    server_box: list[Server] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            server_box[0].seen.append((self.path, dict(self.headers)))
-            routes.get(self.path, lambda h: reply(h, b"", status=404))(self)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    if tls is not None:
-        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
-    port = httpd.server_address[1]
-    server_box.append(Server(f"{'https' if tls else 'http'}://127.0.0.1:{port}", port))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server_box[0]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def failure(fetcher: Fetcher, url: str) -> FetchError:
