@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support.exports import voc, yolo
+from tests.support.files import write_files
 from tests.support.harness import Pipeline, renamed, unique
 from tests.support.labels import make_dataset
 from transferline import keys
@@ -23,13 +23,6 @@ from transferline_converter.stage import ConvertStage
 def pipeline(backend_settings: Settings) -> Iterator[Pipeline]:
     with Pipeline.open(backend_settings) as pipeline:
         yield pipeline
-
-
-def write_files(folder: Path, files: dict[str, bytes]) -> Path:
-    for name, data in files.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
-    return folder
 
 
 @pytest.mark.parametrize("form", [yolo, voc], ids=["yolo", "voc"])

@@ -10,22 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.exports import labelbox_json, yolo
+from tests.support.files import write_files
 from tests.support.labels import make_dataset, truth_coco
 from transferline.cli import EXIT_FAILED, EXIT_USAGE, main
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(autouse=True)
-def embedded(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRANSFERLINE_DATA_DIR", str(tmp_path / "data"))
-
-
-def write_files(folder: Path, files: dict[str, bytes]) -> Path:
-    for name, data in files.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
-    return folder
 
 
 def test_convert_writes_coco_splits_and_report(tmp_path: Path, capsys) -> None:

@@ -23,8 +23,7 @@ OBJECTS = "projects.p.labels[0].annotations.objects[0]"
 
 
 @pytest.fixture(autouse=True)
-def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRANSFERLINE_DATA_DIR", str(tmp_path / "data"))
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 

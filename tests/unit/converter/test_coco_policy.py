@@ -23,11 +23,6 @@ from transferline_converter.validate import validate_file
 WIDTH, HEIGHT = 640, 480
 
 
-@pytest.fixture(autouse=True)
-def embedded(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRANSFERLINE_DATA_DIR", str(tmp_path / "data"))
-
-
 def crossed_outline() -> list[float]:
     """A val2017-shaped person outline: 40 two-decimal points, two neighbours drawn in the wrong order, so the
     ring crosses itself in a sliver loop (as the self-intersecting polygons of val2017 do)."""

@@ -7,16 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from transferline.cli import main
 
 STORAGE = "https://storage.labelbox.com/clfl1h1wi05sj07vjewprhj0s%2F{uuid}-{name}?Expires=1697187460210&KeyName=k"
-
-
-@pytest.fixture(autouse=True)
-def embedded(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRANSFERLINE_DATA_DIR", str(tmp_path / "data"))
 
 
 def data_row(number: int, **names: str | None) -> dict[str, Any]:

@@ -11,23 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.exports import cvat, label_studio, labelbox_json, yolo
+from tests.support.files import write_files
 from tests.support.labels import GtDataset, make_dataset
 from transferline.cli import main
 from transferline_converter import sources
 
 SUBSETS = ("Train", "Validation", "Test")
-
-
-@pytest.fixture(autouse=True)
-def embedded(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRANSFERLINE_DATA_DIR", str(tmp_path / "data"))
-
-
-def write_files(folder: Path, files: dict[str, bytes]) -> Path:
-    for name, data in files.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_bytes(data)
-    return folder
 
 
 def convert(tmp_path: Path, export: Path, images: Path | None = None) -> tuple[int, dict, dict]:
