@@ -132,6 +132,7 @@ def test_bad_requests_fail_fast_with_a_clear_message(pipeline: Pipeline, task: P
 
 
 @pytest.mark.infra
+@pytest.mark.timeout(600)  # three trainer processes, each importing TensorFlow and tracing the model
 def test_a_killed_trainer_resumes_from_its_last_checkpoint(infra_pipeline: Pipeline, task: Path) -> None:
     pipeline = infra_pipeline
     job, stage = with_records(pipeline, task), unique("train")
