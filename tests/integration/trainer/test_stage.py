@@ -68,7 +68,9 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_task(tmp_path_factory.mktemp("task"), ("circle", "square"), train=12, val=4, seed=11)
 
 
-def test_records_chain_into_training_and_the_run_lands_in_the_store(pipeline: Pipeline, task: Path) -> None:
+@pytest.mark.infra  # runs once: the embedded train stage is covered by test_one_way and the demo's end to end
+def test_records_chain_into_training_and_the_run_lands_in_the_store(infra_pipeline: Pipeline, task: Path) -> None:
+    pipeline = infra_pipeline
     job = unique("job-")
     put_task(pipeline, job, task)
     records, train = renamed(RecordsStage), renamed(TrainStage)
