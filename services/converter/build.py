@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
@@ -9,7 +10,7 @@ from urllib.parse import unquote, urlparse
 
 from transferline.errors import InvalidInput
 from transferline_converter.coco_categories import coco_id
-from transferline_converter.dataset import LabeledImage, Problems, ReadResult, Severity, Shape
+from transferline_converter.dataset import LabeledImage, Problems, Severity, Shape
 from transferline_converter.geometry import Annotation, ShapeError, from_box, from_mask, from_polygons
 from transferline_converter.images import ImageIndex, Match, StoredImage
 from transferline_converter.masks import MaskSource
@@ -186,14 +187,20 @@ class _Builder:
 
 
 def build(
-    results: list[ReadResult], index: ImageIndex, masks: MaskSource, options: BuildOptions, problems: Problems
+    rows: Iterable[LabeledImage],
+    declared: list[str],
+    index: ImageIndex,
+    masks: MaskSource,
+    options: BuildOptions,
+    problems: Problems,
 ) -> Built:
+    """COCO from `rows`, taken one at a time (a stream may let each go once built); `declared` is the categories
+    the exports list, in their order."""
     builder = _Builder(index, masks, options, problems)
     check_category_map(options)
-    for result in results:
-        for row in result.images:
-            builder.add_row(row)
-    categories = builder.categories([name for result in results for name in result.categories])
+    for row in rows:
+        builder.add_row(row)
+    categories = builder.categories(declared)
     ids = {category["name"]: category["id"] for category in categories}
     for annotation in builder.annotations:
         annotation["category_id"] = ids[annotation.pop("category")]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from transferline_converter import readers
 from transferline_converter.build import BuildOptions, Built, build
-from transferline_converter.dataset import Problem, Problems
+from transferline_converter.dataset import LabeledImage, Problem, Problems, ReadResult
 from transferline_converter.images import ImageIndex, perceptual_hashes
 from transferline_converter.masks import MaskSource
 from transferline_converter.report import make_report, render
@@ -55,7 +55,7 @@ class Conversion:
 
 
 def convert(
-    sources: list[ExportSource],
+    sources: Iterable[ExportSource],
     index: ImageIndex,
     masks: MaskSource,
     options: ConvertOptions,
@@ -79,24 +79,24 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _convert(
-    sources: list[ExportSource],
+    sources: Iterable[ExportSource],
     index: ImageIndex,
     masks: MaskSource,
     options: ConvertOptions,
     progress: Callable[[str], None],
 ) -> Conversion:
     problems = Problems()
-    progress(f"reading {len(sources)} export(s)")
-    results = [readers.read(source, options.format, options.read, problems) for source in sources]
+    progress("reading the exports")
+    exports, results = _read_all(sources, options, problems)
     progress(f"building COCO from {sum(len(r.images) for r in results)} rows against {len(index)} stored images")
-    built = build(results, index, masks, options.build, problems)
-    facts = {
+    declared = [name for result in results for name in result.categories]
+    facts: dict[str, Any] = {
         "formats": sorted({r.format for r in results}),
         "notes": [note for r in results for note in r.notes],
-        "exports": [source.name for source in sources],
-        "counters": built.counters,
+        "exports": exports,
     }
-    del results  # the rows and shapes, as large as the COCO built from them, are not needed past here
+    built = build(_handed_over(results), declared, index, masks, options.build, problems)
+    facts["counters"] = built.counters
     _report_unused_images(index, built, problems)
     progress(f"hashing {len(built.stored)} images for near-duplicates")
     split_ids = assign(built.coco, _groups(built, options.split), options.split, problems)
@@ -104,8 +104,30 @@ def _convert(
     counters = {**built.counters, "errors": problems.count("error"), "warnings": problems.count("warning")}
     counters.update({f"images_{name}": len(ids) for name, ids in split_ids.items()})
     splits = {name: subset(built.coco, ids) for name, ids in split_ids.items()}
-    failure = _failure(problems, built, options.max_error_fraction, [source.name for source in sources])
+    failure = _failure(problems, built, options.max_error_fraction, exports)
     return Conversion(built.coco, splits, report, render(report), counters, failure)
+
+
+def _read_all(
+    sources: Iterable[ExportSource], options: ConvertOptions, problems: Problems
+) -> tuple[list[str], list[ReadResult]]:
+    """The exports' names and rows. Given a stream, each export is let go once read: its bytes, as large as the
+    rows read from it, are not held through the build."""
+    names, results = [], []
+    for source in sources:
+        names.append(source.name)
+        results.append(readers.read(source, options.format, options.read, problems))
+    return names, results
+
+
+def _handed_over(results: list[ReadResult]) -> Iterator[LabeledImage]:
+    """Every result's rows in order, each let go as soon as it is built, so the memory of a large export's rows
+    goes to the COCO built from them (the results keep their formats, notes and categories, with no rows)."""
+    for result in results:
+        rows, result.images = result.images, []
+        rows.reverse()  # popped from the end, in the export's order
+        while rows:
+            yield rows.pop()
 
 
 def subset(coco: dict[str, Any], image_ids: list[int]) -> dict[str, Any]:

@@ -25,8 +25,9 @@ def convert_job(request: ConvertRequested, ctx: StageContext, settings: Converte
     store, job = ctx.store, ctx.job_id
     assigned = read_split_list(_load_json(store, job, request.split_list)) if request.split_list else None
     options = ConvertOptions.from_request(request, assigned)
-    sources = [read_export(store, job, name) for name in export_names(store, job, request)]
+    names = export_names(store, job, request)
     index = index_store(store, keys.images(job), list(read_manifest(store, job)))
+    sources = (read_export(store, job, name) for name in names)  # fetched one at a time, each let go once read
     steps: list[str] = []
 
     def progress(message: str) -> None:

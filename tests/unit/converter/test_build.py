@@ -17,7 +17,7 @@ from PIL import Image
 from transferline.errors import InvalidInput
 from transferline.fetch import Fetcher, ScopedHeader
 from transferline_converter.build import BuildOptions, _Builder, build
-from transferline_converter.dataset import ImageIds, LabeledImage, MaskRef, Problems, ReadResult, Shape, Where
+from transferline_converter.dataset import ImageIds, LabeledImage, MaskRef, Problems, Shape, Where
 from transferline_converter.images import ImageIndex, StoredImage
 from transferline_converter.masks import MaskSource
 
@@ -36,7 +36,7 @@ def index(*sizes: tuple[str, int, int]) -> ImageIndex:
 
 def run(rows, images, options=None, declared=(), masks=None):
     problems, options = Problems(), options or BuildOptions()
-    built = build([ReadResult("test", rows, list(declared))], images, masks or MaskSource(), options, problems)
+    built = build(rows, list(declared), images, masks or MaskSource(), options, problems)
     return built, problems
 
 

@@ -25,7 +25,6 @@ from transferline_converter.dataset import (
     LabeledImage,
     MaskRef,
     Problems,
-    ReadResult,
     Shape,
     Where,
 )
@@ -98,7 +97,7 @@ def convert_row(masks: MaskSource, *shapes: Shape, size: tuple[int, int] = (30, 
     rows = [LabeledImage(Where("row a.jpg"), ImageIds(external_id="a.jpg"), shapes=list(shapes))]
     images = ImageIndex([StoredImage("a.jpg", size[0], size[1], read=bytes)])
     problems = Problems()
-    return build([ReadResult("test", rows)], images, masks, BuildOptions(), problems), problems
+    return build(rows, [], images, masks, BuildOptions(), problems), problems
 
 
 def boxes(built: Built) -> dict[str, list[float]]:
