@@ -10,12 +10,12 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from transferline import events, jobs, keys, manifest, stages, status
+from transferline import events, jobs, jobview, keys, manifest, plans, stages, status
 from transferline.bus import open_bus
 from transferline.errors import ConfigurationError, InvalidInput, TransientError, WorkFailed
 from transferline.payloads import StageRequest
 from transferline.settings import ServiceSettings, Settings
-from transferline.store import open_store
+from transferline.store import Store, open_store
 
 EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_UNAVAILABLE = 1, 2, 3, 4
 
@@ -46,12 +46,14 @@ def publish(args: argparse.Namespace) -> int:
         raise InvalidInput(f"data.plan: Input should be a valid list, not {type(plan).__name__}")
     payload["plan"] = plan + [{"stage": stage} for stage in args.then]
     job_id = args.job or jobs.new_job_id()
-    event = jobs.build_request(args.stage, job_id, payload)
+    jobs.build_request(args.stage, job_id, payload)  # a bad request is refused before any client is opened
     settings = Settings.from_env()
     since = status.now()
+    store = open_store(settings)
     bus = open_bus(settings)
     try:
-        jobs.submit(bus, event)
+        pause = plans.LABELS_AFTER if args.wait_for_labels else None
+        event = jobs.create_job(bus, store, args.stage, job_id, payload, pause)
     finally:
         bus.close()
     print(json.dumps({"job": job_id, "event": event.envelope.id, "topic": event.topic}))
@@ -60,7 +62,7 @@ def publish(args: argparse.Namespace) -> int:
     request = event.payload
     assert isinstance(request, StageRequest)
     names = [event.stage] + [stages.request_model(step.stage)[0] for step in request.plan]
-    outcome = jobs.wait_for(open_store(settings), job_id, names, since, args.timeout)
+    outcome = jobs.wait_for(store, job_id, names, since, args.timeout)
     if outcome is None:
         print(f"error: no outcome within {args.timeout:g} s; see `transferline status {job_id}`", file=sys.stderr)
         return EXIT_TIMEOUT
@@ -69,15 +71,26 @@ def publish(args: argparse.Namespace) -> int:
 
 
 def show_status(args: argparse.Namespace) -> int:
-    statuses = status.job_statuses(open_store(Settings.from_env()), args.job)
+    """The job's view (transferline.jobview), as the gateway shows it: its state, then one line per stage."""
+    view = jobview.job_view(open_store(Settings.from_env()), args.job)
+    started = [stage for stage in view.stages if stage.state != "pending"] if view else []
     if args.json:
-        print(status.to_json(statuses))
-    elif not statuses:
-        print(f"job {args.job}: no stage has started")
-    for found in [] if args.json else statuses:
+        print(view.model_dump_json(indent=2) if view else "null")
+        return 0
+    print(f"job {args.job}: {view.state if view else 'unknown'}" + ("" if started else ", no stage has started"))
+    for found in view.stages if view else []:
         took = f"{found.seconds:.1f}s" if found.seconds is not None else "-"
-        print(f"{found.stage:<10} {found.state:<10} {took:>8}  attempts={found.attempts}  {found.error or ''}".rstrip())
-    return 0 if statuses or args.json else EXIT_FAILED
+        shown = _progress_text(found.progress) if found.state == "running" else ""
+        line = f"{found.stage:<10} {found.state:<10} {took:>8}  attempts={found.attempts}  {shown}{found.error or ''}"
+        print(line.rstrip())
+    return 0 if started else EXIT_FAILED
+
+
+def _progress_text(progress: status.StageProgressRecord | None) -> str:
+    if progress is None:
+        return ""
+    of = f"/{progress.total}" if progress.total is not None else ""
+    return f"{progress.done}{of} {progress.message}".strip() + "  "
 
 
 def upload(args: argparse.Namespace) -> int:
@@ -93,6 +106,8 @@ def upload(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InvalidInput(f"cannot read export {path}: {exc.strerror}") from None
         print(f"export {path} -> {key}{'/' if path.is_dir() else ''}")
+    if args.export and jobview.waiting_for_labels(store, args.job):
+        _resume(store, args.job)
     for path in args.urls:
         key = keys.url_list(args.job, path.name)
         try:
@@ -107,6 +122,15 @@ def upload(args: argparse.Namespace) -> int:
         added = manifest.add_images(store, args.job, ((_text(p.name), p.read_bytes()) for p in paths))
         print(f"{len(added)} new images -> {keys.images(args.job)} (manifest {keys.image_manifest(args.job)})")
     return 0
+
+
+def _resume(store: Store, job_id: str) -> None:
+    bus = open_bus(Settings.from_env())
+    try:
+        event = jobs.resume(bus, store, job_id)
+    finally:
+        bus.close()
+    print(f"job {job_id} continues at {event.stage} ({event.topic})")
 
 
 def serve_stage(args: argparse.Namespace) -> int:
@@ -182,6 +206,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--payload", help="JSON file with the request ('-' for stdin)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a request field")
     p.add_argument("--then", action="append", default=[], metavar="STAGE", help="chain a stage after it")
+    p.add_argument(
+        "--wait-for-labels",
+        action="store_true",
+        help="stop after download until a labelling export is uploaded (`transferline upload JOB --export ...`)",
+    )
     p.add_argument("--wait", action="store_true", help="wait for the outcome of the last stage")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to --wait (default 3600)")
     p.set_defaults(command=publish)

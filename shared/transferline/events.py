@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from transferline import keys
-from transferline.errors import InvalidInput
+from transferline.errors import FieldErrors, InvalidInput
 from transferline.payloads import OUTCOMES, DeadLetter, Payload, StageRequest
 from transferline.text import safe, safe_data
 
@@ -161,7 +161,7 @@ def parse_event(raw: bytes, registry: Registry = REGISTRY) -> Event:
     try:
         envelope = Envelope.model_validate_json(raw)
     except ValidationError as exc:
-        raise InvalidInput(describe(exc, "")) from None
+        raise FieldErrors("invalid event", problems(exc, "")) from None
     model = registry.model_for(envelope.type)
     expected = schema_uri(envelope.type, model.VERSION)
     if envelope.dataschema != expected:
@@ -169,17 +169,17 @@ def parse_event(raw: bytes, registry: Registry = REGISTRY) -> Event:
     try:
         payload = model.model_validate(envelope.data)
     except ValidationError as exc:
-        raise InvalidInput(describe(exc, "data.")) from None
+        raise FieldErrors("invalid event", problems(exc, "data.")) from None
     return Event(envelope, payload)
 
 
-def describe(exc: ValidationError, prefix: str) -> str:
-    """One line per problem, each naming its field path, e.g. `data.plan.0.stage: Field required`."""
-    problems = []
+def problems(exc: ValidationError, prefix: str) -> list[tuple[str, str]]:
+    """(field path, problem) for each problem, e.g. (`data.plan.0.stage`, `Field required`)."""
+    found = []
     for error in exc.errors(include_url=False):
         path = prefix + ".".join(str(part) for part in error["loc"]) if error["loc"] else prefix.rstrip(".")
-        problems.append(f"{path or 'event'}: {error['msg']}")
-    return "invalid event: " + "; ".join(problems)
+        found.append((path or "event", error["msg"]))
+    return found
 
 
 def json_schemas(registry: Registry = REGISTRY) -> dict[str, dict[str, Any]]:

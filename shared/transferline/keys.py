@@ -11,6 +11,8 @@ from transferline.errors import InvalidInput
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SEGMENT = re.compile(r"[^\x00-\x1f\x7f\\]{1,255}")
+_INDEX_SPAN = 10**13  # milliseconds since 1970: past the year 2286
 SPLITS = ("train", "val", "test")
 
 
@@ -35,6 +37,52 @@ def clean_name(value: str, what: str = "file name") -> str:
 
 def job_prefix(job_id: str) -> str:
     return f"jobs/{check_id(job_id, 'job id')}/"
+
+
+def job_plan(job_id: str) -> str:
+    """The job's plan (transferline.plans.JobPlan), written when the job is created."""
+    return job_prefix(job_id) + "job.json"
+
+
+def job_cancelled(job_id: str) -> str:
+    """Present once the job is cancelled: the runner checks it before work, at progress points and before chaining."""
+    return job_prefix(job_id) + "cancelled"
+
+
+def job_resumed(job_id: str) -> str:
+    """Created by whoever continues a job that waited for labels, so exactly one upload resumes it."""
+    return job_prefix(job_id) + "resumed"
+
+
+def stage_progress(job_id: str, stage: str) -> str:
+    """The last progress a stage reported (done, total, message), written by the runner."""
+    return job_prefix(job_id) + f"progress/{check_id(stage, 'stage name')}.json"
+
+
+def job_file(job_id: str, path: str) -> str:
+    """Any artifact of a job by its path under the job (from a listing or a download link); refuses '..' and the
+    like, so a path from a URL cannot leave the job."""
+    segments = str(path).split("/")
+    if not path or any(s in ("", ".", "..") or not _SEGMENT.fullmatch(s) for s in segments):
+        raise InvalidInput(f"artifact path {path!r} is not a path under the job")
+    return job_prefix(job_id) + "/".join(segments)
+
+
+def jobs_index() -> str:
+    """One empty marker per job, named so that a listing (in key order) gives the newest job first. It lives
+    outside jobs/ because listing jobs/ would list every image of every job."""
+    return "index/jobs/"
+
+
+def jobs_index_entry(created_ms: int, job_id: str) -> str:
+    if not 0 <= int(created_ms) < _INDEX_SPAN:
+        raise InvalidInput(f"job creation time {created_ms} ms is out of range")
+    return jobs_index() + f"{_INDEX_SPAN - 1 - int(created_ms):013d}_{check_id(job_id, 'job id')}"
+
+
+def job_of_index_entry(key: str) -> str:
+    """The job id an index entry names."""
+    return check_id(key.removeprefix(jobs_index()).partition("_")[2], "job id")
 
 
 def urls_prefix(job_id: str) -> str:

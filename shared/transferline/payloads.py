@@ -43,7 +43,7 @@ class StageCompleted(StageOutcome):
     replayed: bool = Field(False, description="true when the work had been done already (redelivery)")
 
 
-FailureReason = Literal["invalid-input", "retries-exhausted", "internal-error"]
+FailureReason = Literal["invalid-input", "retries-exhausted", "internal-error", "cancelled"]
 
 
 class StageFailed(StageOutcome):

@@ -16,9 +16,9 @@ from datetime import datetime
 from types import FrameType
 from typing import Any, TypeVar
 
-from transferline import events, fanout, keys, metrics, stages, status
+from transferline import events, fanout, jobs, keys, metrics, plans, status
 from transferline.bus import Bus, Consumer, Message
-from transferline.errors import ConfigurationError, Interrupted, InvalidInput, TransientError
+from transferline.errors import Cancelled, ConfigurationError, Interrupted, InvalidInput, TransientError
 from transferline.events import Event, Registry
 from transferline.fanout import ChunkedRequest, ChunkedStage, ChunkRef, ChunkResult
 from transferline.logs import log_context
@@ -132,9 +132,11 @@ class Runner:
             metrics.EVENTS_HANDLED.labels(self.stage.name, "replayed").inc()
             self._complete(event, digest, previous.outputs, previous.counters, previous.seconds or 0.0, replayed=True)
             return
+        work.attempt = _Attempt(event, digest, status.now())
+        if self._cancelled_before_work(work):
+            return
         if self._fanned_out(work, digest, consumer):
             return
-        work.attempt = _Attempt(event, digest, status.now())
         with metrics.IN_FLIGHT.labels(self.stage.name).track_inprogress():
             outcome = self._attempt(work.attempt, consumer)
         if isinstance(outcome, _Failure):
@@ -184,6 +186,8 @@ class Runner:
             return call_with_retries(once, self.settings.retry_attempts, self.backoff, self.stopping, self._log_retry)
         except InvalidInput as exc:
             return _Failure("invalid-input", str(exc))
+        except Cancelled as exc:
+            return _Failure("cancelled", str(exc))
         except RetriesExhausted as exc:
             if isinstance(exc.last, Interrupted):
                 raise exc.last from None  # saved work, service stopping: no failure, the message comes back
@@ -205,7 +209,7 @@ class Runner:
             return False  # handle meets the same problem and reports it as usual
         if not chunks:
             return False
-        work.attempt = _Attempt(event, digest, status.now())
+        assert work.attempt is not None
         self._write_status(work.attempt, "running")
         topic = events.request_topic(self.stage.name)
         for chunk in chunks:
@@ -227,6 +231,8 @@ class Runner:
         )
         work.attempt = _Attempt(parent, chunk.group, status.now())
         job, name = event.job_id, self.stage.name
+        if self._cancelled_before_work(work):
+            return
         if fanout.done_result(self.store, job, name, chunk) is None:
             done = self._retrying(lambda: self.stage.handle(event.payload, self._context(event, consumer)))
             if isinstance(done, _Failure):
@@ -256,8 +262,19 @@ class Runner:
         log.info("stage succeeded", extra={"seconds": done.seconds, "counters": result.counters})
         self._complete(attempt.event, attempt.digest, outputs, result.counters, done.seconds or 0.0, replayed=False)
 
+    def _cancelled_before_work(self, work: _InHand) -> bool:
+        """A request of a cancelled job ends before any work: status `cancelled`, a `.failed` event (reason
+        `cancelled`), nothing chained."""
+        attempt = work.attempt
+        assert attempt is not None
+        if not plans.is_cancelled(self.store, attempt.event.job_id):
+            return False
+        self._record_failure(attempt, _Failure("cancelled", _cancel_message(attempt.event.job_id)), work.message)
+        return True
+
     def _record_failure(self, attempt: _Attempt, failure: _Failure, message: Message) -> None:
-        self._write_status(attempt, "failed", error=failure.message)
+        state: status.State = "cancelled" if failure.reason == "cancelled" else "failed"
+        self._write_status(attempt, state, error=failure.message)
         metrics.EVENTS_HANDLED.labels(self.stage.name, "failed").inc()
         metrics.FAILURES.labels(self.stage.name, failure.reason).inc()
         log.warning("stage failed", extra={"reason": failure.reason, "error": failure.message})
@@ -290,6 +307,9 @@ class Runner:
 
     def _chain(self, event: Event, request: StageRequest) -> None:
         """Start the next stage of the job's plan; chaining lives here, so no orchestrator is needed."""
+        if plans.is_cancelled(self.store, event.job_id):
+            log.info("the job was cancelled; the plan's next step is not started")
+            return
         step, *rest = request.plan
         payload = {**step.options, "plan": [s.model_dump(mode="json") for s in rest]}
         try:
@@ -303,12 +323,7 @@ class Runner:
         self._publish(next_event)
 
     def _next_stage(self, ref: str) -> str:
-        """A plan step's stage: one registered in this process by name, else an installed one or an import path."""
-        try:
-            self.registry.request_model(ref)
-        except InvalidInput:
-            return stages.request_model(ref, self.registry)[0]  # its service may live in another process
-        return ref
+        return jobs.known_stage(ref, self.registry)[0]
 
     def _outcome(self, event: Event, kind: str, **fields: Any) -> None:
         """Emit <stage>.completed / failed / progress in answer to the request `event`."""
@@ -345,7 +360,7 @@ class Runner:
             consumer.heartbeat()
             if time.monotonic() - last[0] >= PROGRESS_INTERVAL_SECONDS or done == total:
                 last[0] = time.monotonic()
-                self._outcome(event, "progress", done=done, total=total, message=message, metrics=values)
+                self._progress(event, done=done, total=total, message=message, metrics=values)
 
         return StageContext(
             job_id=event.job_id,
@@ -356,6 +371,17 @@ class Runner:
             report_progress=report,
             stopping=self.stopping,
         )
+
+    def _progress(self, event: Event, **fields: Any) -> None:
+        """Record and emit a progress report; this is also where a running stage learns that its job was
+        cancelled (Cancelled stops its work)."""
+        record = status.StageProgressRecord(
+            stage=self.stage.name, request_id=event.envelope.id, at=status.now(), **fields
+        )
+        status.write_progress(self.store, event.job_id, record)
+        self._outcome(event, "progress", **fields)
+        if plans.is_cancelled(self.store, event.job_id):
+            raise Cancelled(_cancel_message(event.job_id))
 
     def _write_status(
         self,
@@ -469,6 +495,10 @@ class _Attempt:
     digest: str
     started: datetime
     count: int = 0
+
+
+def _cancel_message(job_id: str) -> str:
+    return f"job {job_id} was cancelled"
 
 
 def _is_job_id(value: str) -> bool:

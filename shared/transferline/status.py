@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -12,7 +11,7 @@ from transferline import keys
 from transferline.store import Store
 from transferline.text import safe_data
 
-State = Literal["running", "succeeded", "failed"]
+State = Literal["running", "succeeded", "failed", "cancelled"]
 
 
 class StageStatus(BaseModel):
@@ -68,9 +67,33 @@ def job_statuses(store: Store, job_id: str) -> list[StageStatus]:
     return sorted(found, key=lambda s: s.started_at)
 
 
+class StageProgressRecord(BaseModel):
+    """The last progress a stage reported, jobs/<job>/progress/<stage>.json, so watchers read it from the store."""
+
+    stage: str
+    request_id: str
+    done: int
+    total: int | None = None
+    message: str = ""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _writable(cls, values: Any) -> Any:
+        return safe_data(values)
+
+
+def write_progress(store: Store, job_id: str, record: StageProgressRecord) -> None:
+    store.put_bytes(keys.stage_progress(job_id, record.stage), record.model_dump_json().encode(), "application/json")
+
+
+def read_progress(store: Store, job_id: str, stage: str) -> StageProgressRecord | None:
+    try:
+        return StageProgressRecord.model_validate_json(store.get_bytes(keys.stage_progress(job_id, stage)))
+    except (KeyError, ValidationError):
+        return None
+
+
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def to_json(statuses: list[StageStatus]) -> str:
-    return json.dumps([s.model_dump(mode="json") for s in statuses], indent=2)

@@ -1,0 +1,32 @@
+"""The gateway under gunicorn, configured in code (gunicorn.app.base.BaseApplication), not by a config file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from transferline_gateway.app import create_app
+from transferline_gateway.settings import GatewaySettings
+
+UPLOAD_TIMEOUT_SECONDS = 300  # a sync worker holds one request: a large export upload must fit in it
+
+
+class Server(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: GatewaySettings, bind: str, workers: int) -> None:
+        self.settings = settings
+        self.options = {
+            "bind": bind,
+            "workers": workers,
+            "timeout": UPLOAD_TIMEOUT_SECONDS,
+            "preload_app": True,  # a bad setting stops the master at start; clients still open per worker
+            "accesslog": None,
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Any:
+        return create_app(self.settings)
