@@ -20,6 +20,8 @@ from transferline_converter.settings import ConverterSettings
 from transferline_converter.sources import ExportSource
 from transferline_converter.splits import read_split_list
 
+JSON = "application/json"
+
 
 def convert_job(request: ConvertRequested, ctx: StageContext, settings: ConverterSettings) -> StageResult:
     store, job = ctx.store, ctx.job_id
@@ -74,16 +76,12 @@ def _write(store: Store, job: str, conversion: Conversion) -> dict[str, str]:
     """COCO and its splits first, the report last (it describes them)."""
     outputs = {"coco": keys.coco(job)}
     texts = CocoText(conversion.coco)
-    _put_json(store, outputs["coco"], texts.text(conversion.coco))
+    store.put_stream(outputs["coco"], texts.stream(conversion.coco), JSON)
     for split, coco in conversion.splits.items():
         outputs[f"coco_{split}"] = keys.coco(job, split)
-        _put_json(store, outputs[f"coco_{split}"], texts.text(coco))
+        store.put_stream(outputs[f"coco_{split}"], texts.stream(coco), JSON)
     outputs["report"] = keys.label_report(job)
-    _put_json(store, outputs["report"], encode(conversion.report))
+    store.put_bytes(outputs["report"], encode(conversion.report).encode(), JSON)
     outputs["report_text"] = keys.label_report_text(job)
     store.put_bytes(outputs["report_text"], conversion.report_text.encode(), "text/markdown; charset=utf-8")
     return outputs
-
-
-def _put_json(store: Store, key: str, text: str) -> None:
-    store.put_bytes(key, text.encode(), "application/json")
