@@ -31,7 +31,7 @@ class CocoText:
     def stream(self, coco: dict[str, Any]) -> io.BufferedReader:
         """`coco` (the dataset this was made from, or a split of it holding whole images) as JSON text, in a
         binary file to read: encoded as it is read."""
-        return io.BufferedReader(_Encoded(self._chunks(coco)), CHUNK)
+        return io.BufferedReader(_Encoded(_batched(self._chunks(coco))), CHUNK)
 
     def _chunks(self, coco: dict[str, Any]) -> Iterator[str]:
         yield "{"
@@ -54,6 +54,19 @@ class CocoText:
                 yield ","
             yield self.pieces[image]
         yield "]"
+
+
+def _batched(pieces: Iterable[str]) -> Iterator[str]:
+    """The pieces joined into about CHUNK characters each: reading then costs a call per chunk, not per image."""
+    held: list[str] = []
+    size = 0
+    for piece in pieces:
+        held.append(piece)
+        size += len(piece)
+        if size >= CHUNK:
+            yield "".join(held)
+            held, size = [], 0
+    yield "".join(held)
 
 
 class _Encoded(io.RawIOBase):
