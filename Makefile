@@ -1,7 +1,6 @@
 # transferline: the commands a newcomer needs. `make run` and `make test` set up everything they use.
 PY := .venv/bin/python
 STAMP := .venv/.installed
-SAMPLE_JOB ?= sample-$(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: install run test test-unit lint typecheck-tree format infra-up infra-down infra-status bench clean
 
@@ -13,9 +12,10 @@ $(STAMP): pyproject.toml
 	.venv/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The embedded default (no servers): runs a sample request through a stage service and prints its status.
+# The whole product on the bundled, generated sample, embedded and offline: collect, download, label (the
+# bundled export), convert, records, fine-tune, evaluate, export; prints mAP@0.5 (deploy/local/demo.py).
 run: install
-	bash deploy/local/run-sample.sh $(SAMPLE_JOB)
+	$(PY) deploy/local/demo.py
 
 # Every unit and integration test, against the real Kafka and MinIO that infra-up starts.
 test: install infra-up

@@ -6,8 +6,9 @@ fine-tunes on. `base` (ball, box, cup on other backgrounds) is the related task 
 pretrained on (deploy/local/base/make-base.sh), standing in for COCO, which cannot be fetched offline.
 
 Written for `sample`: images/<class>-<n>.jpg, export.ndjson (global_key = the image's sha256, as the downloader
-names the data rows it hands to Labelbox in images/labelbox_import.json), urls.txt (served images the demo lists),
-openverse.json (the query and Openverse's answer to it, naming the others). `{host}` in both stands for the demo's server.
+names the data rows it hands to Labelbox in images/labelbox_import.json), urls.txt (served images the demo
+lists), openverse.json (the query and Openverse's answer to it, naming the others). `{host}` in both stands for
+the demo's server.
 
 Usage: python deploy/local/sample/generate.py [--task sample|base] [--out DIR] [--seed N] [--images N]
 """
