@@ -8,16 +8,15 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
-from xml.etree.ElementTree import Element, ParseError
-
-import defusedxml.ElementTree as safe_xml
-from defusedxml import DefusedXmlException
 
 from transferline.errors import InvalidInput
 from transferline_converter.dataset import Problems, Where
 from transferline_converter.sources import ExportFile
+
+if TYPE_CHECKING:  # the XML parsers load with the first XML export (a JSON export needs none of them)
+    from xml.etree.ElementTree import Element
 
 T = TypeVar("T")
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -213,6 +212,11 @@ def text_number(text: str | None, where: Where) -> float:
 def load_xml(file: ExportFile) -> Element:
     """The file's root element, parsed with defusedxml: entity declarations (billion laughs, external entities
     that read local files or URLs) are refused, and a broken file names its line and column."""
+    from xml.etree.ElementTree import ParseError
+
+    import defusedxml.ElementTree as safe_xml
+    from defusedxml import DefusedXmlException
+
     try:
         return safe_xml.fromstring(file.data)
     except ParseError as exc:
@@ -225,6 +229,11 @@ def load_xml(file: ExportFile) -> Element:
 
 def xml_root_tag(file: ExportFile) -> str | None:
     """The root element's tag, read from the start of the file only (for sniffing); None if it is not XML."""
+    from xml.etree.ElementTree import ParseError
+
+    import defusedxml.ElementTree as safe_xml
+    from defusedxml import DefusedXmlException
+
     try:
         for _, element in safe_xml.iterparse(io.BytesIO(file.data), events=("start",)):
             return str(element.tag)
