@@ -36,6 +36,9 @@ class Rejected(Exception):
         super().__init__(detail)
         self.reason, self.detail = reason, detail
 
+    def __reduce__(self) -> tuple[type[Rejected], tuple[str, str]]:  # raised in a decoder process, re-raised here
+        return Rejected, (self.reason, self.detail)
+
 
 @dataclass(frozen=True)
 class Limits:

@@ -4,20 +4,24 @@ outputs under images/ (and the Labelbox import file), and say how it went; merge
 from __future__ import annotations
 
 import json
-import os
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
 
 from transferline import keys, status
-from transferline.contracts import ImageRecord, read_stored_rows
+from transferline.contracts import ImageRecord
 from transferline.errors import InvalidInput, WorkFailed
 from transferline.fanout import ChunkResult
 from transferline.fetch import Fetcher
 from transferline.stage import StageContext, StageResult
 from transferline.store import Store
+from transferline_downloader.decoders import inspect_in_pool
 from transferline_downloader.inputs import read_urls
 from transferline_downloader.inspect import Limits
+from transferline_downloader.journal import Journal, Layout, stored_lines
 from transferline_downloader.request import DownloadRequested
-from transferline_downloader.run import Layout, Ledger, download_urls, summarise
+from transferline_downloader.run import chunk_layout, download_urls, job_layout
 from transferline_downloader.settings import DownloaderSettings
 from transferline_downloader.worker import Policy, Worker
 
@@ -34,7 +38,7 @@ def download_job(
 ) -> StageResult:
     """The whole list, or the slice of it `request.chunk` names (its files then go under the chunk's keys)."""
     urls, chunk = job_urls(ctx.store, ctx.job_id), request.chunk
-    layout = Layout.of_job(ctx.job_id) if chunk is None else Layout.of_chunk(ctx.job_id, stage, chunk)
+    layout = job_layout(ctx.job_id) if chunk is None else chunk_layout(ctx.job_id, stage, chunk)
     if chunk is not None:
         urls = urls[chunk.start : chunk.stop]
     summary = download_urls(
@@ -42,6 +46,7 @@ def download_job(
         make_worker(request, ctx, settings),
         ctx.store,
         layout,
+        scratch(ctx),
         workers=request.workers,
         resume=request.resume,
         stopping=ctx.stopping,
@@ -56,18 +61,17 @@ def merge_job(
     request: DownloadRequested, ctx: StageContext, settings: DownloaderSettings, parts: list[ChunkResult], stage: str
 ) -> StageResult:
     """The chunks' outcomes and manifests as the job's, in input order, with its summary and Labelbox file."""
-    ledger = Ledger()
-    for part in parts:
-        Ledger.load(ctx.store, Layout(part.outputs["outcomes"], part.outputs["manifest"], ""), into=ledger)
-        ledger.fetched += int(part.counters.get("fetched", 0))
-        ledger.fetched_ok += int(part.counters.get("fetched_ok", 0))
-    urls = job_urls(ctx.store, ctx.job_id)
-    missing = [url for url in urls if url not in ledger.outcomes]
-    if missing:
-        raise InvalidInput(f"{len(missing)} URLs have no outcome in any chunk (first: {missing[0][:200]})")
-    layout = Layout.of_job(ctx.job_id)
-    ledger.save(ctx.store, layout, urls)
-    summary = summarise(ledger, urls, _since_fanned_out(ctx, stage))
+    urls, layout = job_urls(ctx.store, ctx.job_id), job_layout(ctx.job_id)
+    with Journal(urls, scratch(ctx)) as journal:
+        for part in parts:
+            journal.load(ctx.store, Layout(part.outputs["outcomes"], part.outputs["manifest"], ""))
+        missing = journal.first_missing()
+        if missing is not None:
+            left = len(urls) - journal.done
+            raise InvalidInput(f"{left} URLs have no outcome in any chunk (first: {urls[missing][:200]})")
+        tally = journal.write(ctx.store, layout, scratch(ctx))
+    fetched, fetched_ok = (int(sum(part.counters.get(name, 0) for part in parts)) for name in ("fetched", "fetched_ok"))
+    summary = tally.summary(fetched, fetched_ok, _since_fanned_out(ctx, stage))
     summary["chunks"] = len(parts)
     summary["chunk_seconds"] = round(sum(part.counters.get("wall_seconds", 0.0) for part in parts), 3)
     ctx.store.put_bytes(layout.summary, json.dumps(summary, indent=1).encode(), "application/json")
@@ -81,9 +85,11 @@ def _since_fanned_out(ctx: StageContext, stage: str) -> float:
 
 
 def finish(request: DownloadRequested, ctx: StageContext, settings: DownloaderSettings, summary: dict) -> StageResult:
-    job, store, layout = ctx.job_id, ctx.store, Layout.of_job(ctx.job_id)
-    records = read_stored_rows(store, layout.manifest, ImageRecord)
-    store.put_bytes(keys.labelbox_import(job), labelbox_import(records, store, settings), "application/json")
+    job, store, layout = ctx.job_id, ctx.store, job_layout(ctx.job_id)
+    with tempfile.TemporaryFile(dir=scratch(ctx), prefix="labelbox-") as file:
+        write_labelbox_import(file, stored_lines(store, layout.manifest), store, settings)
+        file.seek(0)
+        store.put_stream(keys.labelbox_import(job), file, "application/json")  # type: ignore[arg-type]
     outputs = {
         "manifest": layout.manifest,
         "outcomes": layout.outcomes,
@@ -106,17 +112,22 @@ def make_worker(request: DownloadRequested, ctx: StageContext, settings: Downloa
         allow_networks=settings.allow_networks,
         user_agent=settings.download_user_agent,
     )
-    scratch = ctx.scratch(keys.images(ctx.job_id))
-    os.makedirs(scratch, exist_ok=True)
     policy = Policy(
         job=ctx.job_id,
         limits=Limits(max_pixels=request.max_pixels, min_side=request.min_side),
         retries=request.retries,
         per_host=request.per_host,
         honour_opt_out=settings.download_honour_opt_out,
-        scratch=scratch,
+        scratch=scratch(ctx),
     )
-    return Worker(fetcher, ctx.store, policy, ctx.stopping)
+    return Worker(fetcher, ctx.store, policy, ctx.stopping, inspect_in_pool)
+
+
+def scratch(ctx: StageContext) -> Path:
+    """The job's local working folder: bodies being judged, the journal's temp files."""
+    folder = ctx.scratch(keys.images(ctx.job_id))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def counters_of(summary: dict) -> dict[str, float]:
@@ -127,16 +138,20 @@ def counters_of(summary: dict) -> dict[str, float]:
     return counters
 
 
-def labelbox_import(records: Iterable[ImageRecord], store: Store, settings: DownloaderSettings) -> bytes:
-    """Labelbox data rows: row_data a URL Labelbox can fetch, global_key the digest (what its export gives back)."""
+def write_labelbox_import(
+    file: IO[bytes], manifest: Iterable[bytes], store: Store, settings: DownloaderSettings
+) -> None:
+    """Labelbox data rows, one a line of a JSON array, from the manifest's lines as they stream by: row_data a URL
+    Labelbox can fetch, global_key the digest (what its export gives back)."""
     base = settings.download_public_base_url.rstrip("/")
     seconds = settings.download_presign_seconds
-    rows = [
-        {
+    file.write(b"[")
+    for n, line in enumerate(manifest):
+        record = ImageRecord.model_validate_json(line)
+        row = {
             "row_data": f"{base}/{record.key}" if base else store.presigned_url(record.key, seconds),
             "global_key": record.sha256,
             "external_id": record.url or record.file_name or record.sha256,
         }
-        for record in records
-    ]
-    return json.dumps(rows, indent=1).encode()
+        file.write(((",\n" if n else "\n") + json.dumps(row)).encode())
+    file.write(b"\n]\n")

@@ -11,7 +11,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from transferline import keys
 from transferline.contracts import DownloadOutcome, ImageRecord
 from transferline.fetch import HTTP_STATUS, TIMEOUT, Fetched, Fetcher, FetchError, redacted
 from transferline.store import Store
-from transferline_downloader.inspect import Inspected, Limits, Rejected, inspect
+from transferline_downloader.inspect import Inspected, Limits, Rejected
 
 log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({429, 503})
@@ -69,9 +69,15 @@ class HostLimiter:
             yield
 
 
+Inspector = Callable[[Path, int, Limits], Inspected]  # `inspect`, or the same run in a decoder process
+
+
 class Worker:
-    def __init__(self, fetcher: Fetcher, store: Store, policy: Policy, stopping: threading.Event) -> None:
+    def __init__(
+        self, fetcher: Fetcher, store: Store, policy: Policy, stopping: threading.Event, inspector: Inspector
+    ) -> None:
         self.fetcher, self.store, self.policy, self.stopping = fetcher, store, policy, stopping
+        self.inspect = inspector
         self.hosts = HostLimiter(policy.per_host)
 
     def __call__(self, url: str) -> Result:
@@ -93,7 +99,7 @@ class Worker:
             file.flush()
             if self.policy.honour_opt_out and _opted_out(fetched):
                 return _failed(url, "opted-out", "X-Robots-Tag says noai", fetched.url)
-            image = inspect(Path(file.name), fetched.size, self.policy.limits)
+            image = self.inspect(Path(file.name), fetched.size, self.policy.limits)
             record = self._store(Path(file.name), sink.sha256(), image, fetched)
         outcome = DownloadOutcome(url=url, status="ok", sha256=record.sha256, final_url=fetched.url)
         return Result(outcome, record.model_copy(update={"url": url}))

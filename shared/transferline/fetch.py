@@ -19,7 +19,9 @@ Proxy variables (HTTP_PROXY, ...) are not used: the checked address is the one c
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
+import itertools
 import re
 import socket
 import threading
@@ -384,11 +386,10 @@ class _Watchdog:
         self.seconds = seconds
         self.ends = time.monotonic() + seconds
         self.fired = False
+        self.stopped = False
         self.connection: HTTPConnection | None = None  # its socket is the TCP one while TLS is being set up
         self.sock: socket.socket | None = None  # the connected (TLS) socket the response reads
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
+        _DEADLINES.watch(self)
 
     def remaining(self, url: str) -> float:
         left = self.ends - time.monotonic()
@@ -397,14 +398,48 @@ class _Watchdog:
         return left
 
     def stop(self) -> None:
-        self._timer.cancel()
+        self.stopped = True
+        self.connection = self.sock = None  # it waits in the heap until its deadline: hold no socket meanwhile
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
         self.fired = True
         for sock in (self.sock, getattr(self.connection, "sock", None)):
             if sock is not None:
                 with suppress(OSError):  # the plain socket's shutdown, under any TLS layer: reads see the end
                     socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Deadlines:
+    """One thread fires every fetch's watchdog when its deadline passes (a timer thread per fetch would cost more
+    than a small fetch itself). Stopped watchdogs leave the heap when their deadline comes."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, _Watchdog]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, watchdog: _Watchdog) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (watchdog.ends, next(self._order), watchdog))
+            if self._thread is None or not self._thread.is_alive():  # started on first use (and after a fork)
+                self._thread = threading.Thread(target=self._run, name="fetch-deadlines", daemon=True)
+                self._thread.start()
+            elif self._due[0][2] is watchdog:
+                self._changed.notify()
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                while self._due and self._due[0][0] <= now:
+                    watchdog = heapq.heappop(self._due)[2]
+                    if not watchdog.stopped:
+                        watchdog.fire()
+                self._changed.wait(self._due[0][0] - now if self._due else None)
+
+
+_DEADLINES = _Deadlines()
 
 
 def _resolve(target: _Target, watchdog: _Watchdog) -> list[Address]:
