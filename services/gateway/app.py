@@ -7,6 +7,8 @@ client: the bus and store open lazily in each worker (clients.py), after gunicor
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from dataclasses import dataclass
 
 from flask import Flask, Response, jsonify, redirect, request
@@ -93,5 +95,8 @@ def _refuse_malformed_json() -> Response | None:
 
 
 def _count(response: Response) -> Response:
+    """Count the request, and say which worker answered (with 4 workers and 2 replicas, which one answers is
+    chance: the header makes a wrong answer traceable to its process)."""
     REQUESTS.labels(request.endpoint or "unmatched", str(response.status_code)).inc()
+    response.headers["X-Served-By"] = f"{socket.gethostname()}/{os.getpid()}"
     return response
