@@ -9,6 +9,8 @@ import os
 import pytest
 from PIL import Image
 
+from transferline import status
+from transferline.bus import open_bus
 from transferline.cli import EXIT_TIMEOUT, EXIT_USAGE, main
 from transferline.manifest import read_manifest
 from transferline.settings import Settings
@@ -116,3 +118,35 @@ def test_upload_keeps_an_image_whose_name_is_not_utf8(tmp_path, capsys):
     assert "1 new images" in capsys.readouterr().out
     [record] = read_manifest(open_store(Settings.from_env()), "j3")
     assert record.file_name == "caf\ufffd.png" and (record.width, record.height) == (8, 6)
+
+
+def test_a_job_that_waits_for_labels_continues_when_its_export_is_uploaded(tmp_path, capsys):
+    assert (
+        main(["publish", "download", "--job", "j3", "--then", "convert", "--then", "records", "--wait-for-labels"]) == 0
+    )
+    capsys.readouterr()
+    store = open_store(Settings.from_env())
+    [published] = _requests(Settings.from_env(), "transferline.download")
+    assert published["data"]["plan"] == []  # convert and records wait in the saved plan
+    now = status.now()
+    status.write_status(store, status.StageStatus(stage="download", job_id="j3", state="succeeded", request_id="r",
+                                                  input_digest="d", started_at=now, finished_at=now))  # fmt: skip
+    assert main(["status", "j3"]) == 0
+    assert capsys.readouterr().out.startswith("job j3: waiting-for-labels")
+
+    export = tmp_path / "export.ndjson"
+    export.write_text("{}\n")
+    assert main(["upload", "j3", "--export", str(export)]) == 0
+    assert "job j3 continues at convert" in capsys.readouterr().out
+    [resumed] = _requests(Settings.from_env(), "transferline.convert")
+    assert [step["stage"] for step in resumed["data"]["plan"]] == ["records"]
+    assert main(["status", "j3"]) == 0 and capsys.readouterr().out.startswith("job j3: running")
+
+
+def _requests(settings: Settings, topic: str) -> list[dict]:
+    bus = open_bus(settings)
+    try:
+        consumer = bus.consumer(topic, group="test-reader")
+        return [json.loads(message.value) for message in consumer.poll(1.0, max_messages=10)]
+    finally:
+        bus.close()
