@@ -36,12 +36,6 @@ class Clients:
                 self._bus = open_bus(self.settings)
             return self._bus
 
-    def close(self) -> None:
-        with self._lock:
-            if self._bus is not None and self._pid == os.getpid():
-                self._bus.close()
-            self._bus = None
-
     def _forget_if_forked(self) -> None:
         """Clients opened by a parent process are dropped unused (never closed here: they are the parent's)."""
         if self._pid != os.getpid():

@@ -20,11 +20,6 @@ class GatewaySettings(Settings):
     gateway_workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes")
     presign_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600, description="lifetime of artifact download links")
 
-    @classmethod
-    def extending(cls, settings: Settings, **gateway: object) -> GatewaySettings:
-        """Gateway settings over existing platform settings (the tests' backends)."""
-        return cls.model_validate({**dict(settings), **gateway})
-
     @property
     def in_stack(self) -> bool:
         return self.bus == "kafka" or self.store == "s3"

@@ -25,7 +25,8 @@ class Gateway:
 
 
 def open_gateway(settings: Settings, **gateway: object) -> GatewaySettings:
-    return GatewaySettings.extending(settings, api_token=TOKEN, **gateway)
+    """Gateway settings over the test's backend settings."""
+    return GatewaySettings.model_validate({**dict(settings), "api_token": TOKEN, **gateway})
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ from openapi_spec_validator import validate
 from tests.integration.gateway.conftest import AUTH, Gateway, open_gateway
 from tests.support.harness import renamed, unique
 from transferline import keys
-from transferline_gateway.app import create_app
+from transferline.settings import Settings
+from transferline_gateway.app import create_app, gateway
+from transferline_gateway.settings import GatewaySettings
 from transferline_recorder.stage import RecordsStage
 
 # The records stage under a name of this test run's (nobody serves it): its requests wait on the bus, away from
@@ -30,6 +32,14 @@ def test_mutating_routes_need_the_right_token(gw: Gateway) -> None:
     assert missing.headers["WWW-Authenticate"] == "Bearer"
     assert set(right.json["links"]) == {"self", "artifacts", "labels", "cancel"}
     assert gw.client.get(right.json["links"]["self"]).status_code == 200  # reads are open by default
+
+
+def test_without_a_token_the_embedded_app_makes_one_and_requires_it(embedded_settings: Settings) -> None:
+    app = create_app(GatewaySettings.model_validate(dict(embedded_settings)))
+    token = gateway(app).settings.api_token.get_secret_value()
+    client = app.test_client()
+    assert len(token) >= 32 and client.post("/v1/jobs", json=RECORDS).status_code == 401
+    assert client.post("/v1/jobs", json=RECORDS, headers={"Authorization": f"Bearer {token}"}).status_code == 201
 
 
 def test_a_setting_protects_reads_too(gw: Gateway) -> None:
