@@ -11,7 +11,7 @@ from transferline.manifest import read_manifest
 from transferline.stage import StageContext, StageResult
 from transferline.store import Store
 from transferline_converter.coco_json import CocoText, encode
-from transferline_converter.convert import Conversion, ConvertOptions, convert
+from transferline_converter.convert import Conversion, ConvertOptions, collector_paused, convert
 from transferline_converter.images import index_store
 from transferline_converter.masks import MaskSource
 from transferline_converter.readers.common import load_json
@@ -24,6 +24,11 @@ JSON = "application/json"
 
 
 def convert_job(request: ConvertRequested, ctx: StageContext, settings: ConverterSettings) -> StageResult:
+    with collector_paused():  # through the writing too: the COCO dicts are then at their most
+        return _convert_job(request, ctx, settings)
+
+
+def _convert_job(request: ConvertRequested, ctx: StageContext, settings: ConverterSettings) -> StageResult:
     store, job = ctx.store, ctx.job_id
     assigned = read_split_list(_load_json(store, job, request.split_list)) if request.split_list else None
     options = ConvertOptions.from_request(request, assigned)
