@@ -1,5 +1,5 @@
 """A `transferline download` process SIGKILLed mid-run continues with --resume: what its saved outcomes record is
-not fetched again, and the list ends with exactly one outcome per URL."""
+not fetched again, and the list ends with exactly one outcome per URL. Its decoder processes leave with it."""
 
 from __future__ import annotations
 
@@ -30,6 +30,17 @@ def slow_picture(n: int):
     return route
 
 
+def children(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return found
+
+
 def recorded(out: Path) -> set[str]:
     path = out / "outcomes.jsonl"
     lines = path.read_text().splitlines() if path.is_file() else []
@@ -47,11 +58,14 @@ def test_a_killed_run_resumes_without_fetching_recorded_urls_again(tmp_path: Pat
         first = subprocess.Popen([*command, "--resume"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_for(lambda: len(recorded(out)) >= 5 or first.poll() is not None, 120, "saved outcomes")
+            decoders = children(first.pid)
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(30)
         saved = recorded(out)
         assert 5 <= len(saved) < COUNT, "the run ended before it could be killed mid-run"
+        assert decoders, "the images were judged in decoder processes"
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in decoders), 60, "the decoders to leave")
         host.seen.clear()
         assert subprocess.run([*command, "--resume"], capture_output=True, timeout=300).returncode == 0
         again = {host.url + path for path, _ in host.seen}
