@@ -30,7 +30,7 @@ from progress import Failed, Follower
 from sample_host import SampleHost, serve_sample
 
 from transferline import jobs, keys, stages
-from transferline.bus import open_bus
+from transferline.bus import Bus, open_bus
 from transferline.settings import Settings
 from transferline.store import Store, open_store
 
@@ -99,7 +99,8 @@ def running_services(env: dict[str, str], logs: Path) -> Iterator[dict[str, subp
 
 def cli(*args: str) -> None:
     """A `transferline` command, as a person would type it (its output shown)."""
-    subprocess.run([str(CLI), *args], check=True)
+    if subprocess.run([str(CLI), *args]).returncode:
+        raise Failed(f"`transferline {' '.join(args)}` failed")
 
 
 def main() -> int:
@@ -116,51 +117,49 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         urls = work / "urls.txt"
         urls.write_text(host.resolve((SAMPLE / "urls.txt").read_text()))
+        request = work / "request.json"
+        request.write_text(json.dumps(job_request(host, args.steps, args.from_scratch), indent=1))
+        print(f"job {job}: collect '{host.query}' on Openverse (played locally) and a URL list, download, label,")
+        print(f"  convert, records, train (request: {request}; service logs: {data_dir / 'logs'})")
         with running_services(env, data_dir / "logs") as services:
-            # GATEWAY: start `transferline gateway` here (beside the stage services) and print the job page's
-            # URL; then the two publishes and the label upload below go through its API instead.
+            # GATEWAY: start `transferline gateway` here, beside the stage services, and print the job page's URL;
+            # the publish and the label upload in run_job may then go through its API instead of the CLI.
+            bus = open_bus(settings)
             try:
-                run_job(settings, job, host, urls, services, args)
+                run_job(bus, job, request, urls, services)
             except Failed as exc:
                 print(f"\nerror: {exc}\nservice logs: {data_dir / 'logs'}", file=sys.stderr)
                 return 1
+            finally:
+                bus.close()
     store = open_store(settings)
     report(store, job, time.monotonic() - started)
     return 0
 
 
-def run_job(
-    settings: Settings,
-    job: str,
-    host: SampleHost,
-    urls: Path,
-    services: dict[str, subprocess.Popen[bytes]],
-    args: argparse.Namespace,
-) -> None:
-    bus = open_bus(settings)
-    try:
-        follower = Follower(bus, job, services)  # subscribed before the first request, so it misses nothing
-        print(f"job {job}: collect '{host.query}' on Openverse (played locally) + a URL list, then download")
-        cli("upload", job, "--urls", str(urls))
-        collect = {"queries": [host.query], "providers": ["openverse"], "max_per_query": 20}
-        publish(bus, "collect", job, {**collect, "plan": [{"stage": "download", "options": {"workers": 8}}]})
-        follower.until("download")
-        print("labelling: the bundled Labelbox export stands in for the people (global key = image sha256)")
-        cli("upload", job, "--export", str(SAMPLE / "export.ndjson"))
-        convert = {"split": {"train": 0.7, "val": 0.3}, "seed": 0}
-        plan = [
+def run_job(bus: Bus, job: str, request: Path, urls: Path, services: dict[str, subprocess.Popen[bytes]]) -> None:
+    follower = Follower(bus, job, services)  # subscribed before the first request, so it misses nothing
+    cli("upload", job, "--urls", str(urls))
+    cli("publish", "collect", "--job", job, "--payload", str(request), "--wait-for-labels")
+    follower.until("download")
+    print("labelling: the bundled Labelbox export stands in for the people (its global keys = the images' sha256)")
+    cli("upload", job, "--export", str(SAMPLE / "export.ndjson"))  # the saved plan continues at convert
+    follower.until("train")
+
+
+def job_request(host: SampleHost, steps: int, from_scratch: bool) -> dict[str, Any]:
+    """The whole job as one collect request and its plan; the job pauses after download for the labels."""
+    return {
+        "queries": [host.query],
+        "providers": ["openverse"],
+        "max_per_query": 20,
+        "plan": [
+            {"stage": "download", "options": {"workers": 8}},
+            {"stage": "convert", "options": {"split": {"train": 0.7, "val": 0.3}, "seed": 0}},
             {"stage": "records", "options": {"num_shards": 1}},
-            {"stage": "train", "options": train_options(host, args.steps, args.from_scratch)},
-        ]
-        publish(bus, "convert", job, {**convert, "plan": plan})
-        follower.until("train")
-    finally:
-        bus.close()
-
-
-def publish(bus: Any, stage: str, job: str, payload: dict[str, Any]) -> None:
-    """What `transferline publish` does: validate the request and every plan step, then submit it."""
-    jobs.submit(bus, jobs.build_request(stage, job, payload))
+            {"stage": "train", "options": train_options(host, steps, from_scratch)},
+        ],
+    }
 
 
 def report(store: Store, job: str, seconds: float) -> None:
@@ -189,7 +188,7 @@ def folder(store: Store, key: str) -> str:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=int(os.environ.get("DEMO_STEPS", "300")), help="train steps")
+    parser.add_argument("--steps", type=int, default=120, help="train steps (120: see deploy/local/base/README.md)")
     parser.add_argument("--from-scratch", action="store_true", help="the same run without the base detector")
     parser.add_argument("--job", help="job id (default: a new one)")
     return parser.parse_args()

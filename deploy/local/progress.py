@@ -15,10 +15,10 @@ from transferline.payloads import StageCompleted, StageFailed, StageProgress
 
 # Counters worth a line when a stage completes (the rest are in `transferline status --json`).
 SHOWN = {
-    "collect": ("urls", "dropped"),
+    "collect": ("kept", "dropped", "pages"),
     "download": ("ok", "failed", "stored"),
-    "convert": ("images", "objects", "errors"),
-    "records": ("examples", "shards"),
+    "convert": ("images", "objects", "errors", "images_train", "images_val"),
+    "records": ("train_images", "val_images", "train_shards", "val_shards"),
     "train": ("step", "ap50"),
 }
 
@@ -36,7 +36,7 @@ class Follower:
         self.consumer = bus.consumer(events.EVENTS_TOPIC, f"demo-{job}")
         self.job, self.services = job, services
         self.bar: tqdm[Any] | None = None
-        self.phase: tuple[str, str] | None = None
+        self.stage: str | None = None
 
     def until(self, last: str, timeout: float = 1800.0) -> None:
         """Draw progress until stage `last` completes; Failed when any stage fails or a service exits."""
@@ -67,15 +67,14 @@ class Follower:
         return False
 
     def _progress(self, stage: str, payload: StageProgress) -> None:
-        phase = (stage, payload.message.split(" ", 1)[0])  # "step 50 of 300", then "evaluating image 3 of 25"
-        if phase != self.phase:
+        # A new bar when the count starts again: train counts steps, then the images it evaluates.
+        bar = self.bar
+        if self.stage != stage or bar is None or bar.total != payload.total or payload.done < bar.n:
             self._close()
-            self.phase = phase
+            self.stage = stage
             shape = COUNTED if payload.total is not None else OPEN_ENDED
             self.bar = tqdm(total=payload.total, desc=f"  {stage:<9}", bar_format=shape, leave=False)
         assert self.bar is not None
-        if payload.total is not None:
-            self.bar.total = payload.total
         self.bar.n = payload.done
         loss = payload.metrics.get("total_loss")
         self.bar.set_postfix_str(payload.message + (f", loss {loss:.3f}" if loss is not None else ""))
@@ -83,7 +82,7 @@ class Follower:
     def _close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        self.bar, self.phase = None, None
+        self.bar, self.stage = None, None
 
     def _check_services(self) -> None:
         for stage, process in self.services.items():

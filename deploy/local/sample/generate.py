@@ -246,7 +246,7 @@ def export_row(index: int, item: Picture) -> dict:
 
 def openverse_answer(names: list[str]) -> dict:
     """Openverse's /v1/images/ answer (FORMATS.md §7) naming the served images, one page."""
-    results = [
+    results: list[dict[str, object]] = [
         {
             "id": hashlib.sha256(name.encode()).hexdigest()[:32],
             "title": name.removesuffix(".jpg").replace("-", " "),
