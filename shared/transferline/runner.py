@@ -293,6 +293,10 @@ class Runner:
     ) -> None:
         request = event.payload
         assert isinstance(request, StageRequest)
+        # Read before the completion is emitted: a store outage here retries the message without a second completion.
+        chain = bool(request.plan) and not plans.is_cancelled(self.store, event.job_id)
+        if request.plan and not chain:
+            log.info("the job was cancelled; the plan's next step is not started")
         self._outcome(
             event,
             "completed",
@@ -302,14 +306,11 @@ class Runner:
             seconds=seconds,
             replayed=replayed,
         )
-        if request.plan:
+        if chain:
             self._chain(event, request)
 
     def _chain(self, event: Event, request: StageRequest) -> None:
         """Start the next stage of the job's plan; chaining lives here, so no orchestrator is needed."""
-        if plans.is_cancelled(self.store, event.job_id):
-            log.info("the job was cancelled; the plan's next step is not started")
-            return
         step, *rest = request.plan
         payload = {**step.options, "plan": [s.model_dump(mode="json") for s in rest]}
         try:
