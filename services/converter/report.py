@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections import Counter
+from operator import itemgetter
 from typing import Any
 
 from transferline_converter.dataset import CODES, Problems
@@ -17,14 +18,15 @@ def make_report(
     coco: dict[str, Any], splits: dict[str, list[int]], problems: Problems, facts: dict[str, Any]
 ) -> dict[str, Any]:
     names = {c["id"]: c["name"] for c in coco["categories"]}
+    columns = _Columns(coco["annotations"])
     return {
         **facts,
         "images": len(coco["images"]),
         "objects": len(coco["annotations"]),
-        "classes": _per_class(coco, names),
-        "objects_per_image": _objects_per_image(coco),
-        "box_sizes": _box_sizes(coco),
-        "splits": _split_summaries(coco, splits, names),
+        "classes": _per_class(columns, names),
+        "objects_per_image": _objects_per_image(coco, columns),
+        "box_sizes": _box_sizes(coco, columns),
+        "splits": _split_summaries(columns, splits, names),
         "problems": {
             "errors": problems.count("error"),
             "warnings": problems.count("warning"),
@@ -35,6 +37,17 @@ def make_report(
             "items": [problem.as_dict() for problem in problems.items],
         },
     }
+
+
+class _Columns:
+    """The annotations' fields each function here counts, taken out once, in C (map and itemgetter): a large
+    dataset's annotations were walked five times in Python, a dict lookup at a time."""
+
+    def __init__(self, annotations: list[dict[str, Any]]) -> None:
+        self.image_ids: list[int] = list(map(itemgetter("image_id"), annotations))
+        self.category_ids: list[int] = list(map(itemgetter("category_id"), annotations))
+        self.areas: list[float] = list(map(float, map(itemgetter("area"), annotations)))
+        self.bboxes: list[list[float]] = list(map(itemgetter("bbox"), annotations))
 
 
 def render(report: dict[str, Any], limit: int = 30) -> str:
@@ -72,14 +85,14 @@ def _encodable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _per_class(coco: dict[str, Any], names: dict[int, str]) -> dict[str, dict[str, int]]:
-    objects = Counter(a["category_id"] for a in coco["annotations"])
-    images = Counter(cid for cid, _ in {(a["category_id"], a["image_id"]) for a in coco["annotations"]})
+def _per_class(columns: _Columns, names: dict[int, str]) -> dict[str, dict[str, int]]:
+    objects = Counter(columns.category_ids)
+    images = Counter(map(itemgetter(0), set(zip(columns.category_ids, columns.image_ids, strict=True))))
     return {names[cid]: {"id": cid, "objects": objects[cid], "images": images[cid]} for cid in names}
 
 
-def _objects_per_image(coco: dict[str, Any]) -> dict[str, float]:
-    per_image = Counter(a["image_id"] for a in coco["annotations"])
+def _objects_per_image(coco: dict[str, Any], columns: _Columns) -> dict[str, float]:
+    per_image = Counter(columns.image_ids)
     counts = sorted(per_image[image["id"]] for image in coco["images"]) or [0]
     return {
         "min": counts[0],
@@ -90,13 +103,14 @@ def _objects_per_image(coco: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _box_sizes(coco: dict[str, Any]) -> dict[str, Any]:
-    areas = sorted(float(a["area"]) for a in coco["annotations"]) or [0.0]
+def _box_sizes(coco: dict[str, Any], columns: _Columns) -> dict[str, Any]:
+    areas = sorted(columns.areas) or [0.0]
     sizes = {image["id"]: image["width"] * image["height"] for image in coco["images"]}
-    relative = sorted(a["bbox"][2] * a["bbox"][3] / sizes[a["image_id"]] for a in coco["annotations"]) or [0.0]
+    boxes = zip(columns.bboxes, map(sizes.__getitem__, columns.image_ids), strict=True)
+    relative = sorted([box[2] * box[3] / size for box, size in boxes]) or [0.0]
     small, medium = bisect_left(areas, SMALL), bisect_left(areas, MEDIUM)
     return {
-        "small": small if coco["annotations"] else 0,
+        "small": small if columns.areas else 0,
         "medium": medium - small,
         "large": len(areas) - medium,
         "area_percentiles": {str(p): round(percentile(areas, p), 1) for p in (5, 50, 95)},
@@ -122,12 +136,12 @@ def percentile(ordered: list[float], p: float) -> float:
 
 
 def _split_summaries(
-    coco: dict[str, Any], splits: dict[str, list[int]], names: dict[int, str]
+    columns: _Columns, splits: dict[str, list[int]], names: dict[int, str]
 ) -> dict[str, dict[str, Any]]:
     """Images, objects and objects per class of each split, in one pass over the annotations."""
     split_of = {image_id: name for name, ids in splits.items() for image_id in ids}
     per_class: dict[str, Counter[int]] = {name: Counter() for name in splits}
-    for name, categories in _group(coco["annotations"], split_of).items():
+    for name, categories in _group(columns, split_of).items():
         per_class[name] = Counter(categories)
     return {
         name: {
@@ -139,13 +153,12 @@ def _split_summaries(
     }
 
 
-def _group(annotations: list[dict[str, Any]], split_of: dict[int, str]) -> dict[str, list[int]]:
+def _group(columns: _Columns, split_of: dict[int, str]) -> dict[str, list[int]]:
     """Category ids of the annotations, by the split of their image."""
     grouped: dict[str, list[int]] = {}
-    for annotation in annotations:
-        split = split_of.get(annotation["image_id"])
+    for split, category in zip(map(split_of.get, columns.image_ids), columns.category_ids, strict=True):
         if split is not None:
-            grouped.setdefault(split, []).append(annotation["category_id"])
+            grouped.setdefault(split, []).append(category)
     return grouped
 
 
