@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from flask import Blueprint, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from transferline import events, keys
 from transferline.errors import TransientError
@@ -15,6 +17,15 @@ log = logging.getLogger(__name__)
 REQUESTS = Counter(
     "transferline_gateway_requests_total", "HTTP requests answered, by route and status", ["endpoint", "status"]
 )
+
+
+def _registry() -> CollectorRegistry:
+    """Every worker's metrics under gunicorn (`transferline gateway` sets the folder), else this process's."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry
 
 
 def health_blueprint(clients: Clients) -> Blueprint:
@@ -36,6 +47,6 @@ def health_blueprint(clients: Clients) -> Blueprint:
 
     @health.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_registry()), mimetype=CONTENT_TYPE_LATEST)
 
     return health

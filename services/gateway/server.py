@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -10,6 +11,14 @@ from transferline_gateway.app import create_app
 from transferline_gateway.settings import GatewaySettings
 
 UPLOAD_TIMEOUT_SECONDS = 300  # a sync worker holds one request: a large export upload must fit in it
+
+
+def _forget_worker_metrics(_server: object, worker: Any) -> None:
+    """A dead worker's live gauges must not count (its counters still do)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 class Server(BaseApplication):  # type: ignore[misc]
@@ -21,6 +30,8 @@ class Server(BaseApplication):  # type: ignore[misc]
             "timeout": UPLOAD_TIMEOUT_SECONDS,
             "preload_app": True,  # a bad setting stops the master at start; clients still open per worker
             "accesslog": None,
+            "child_exit": _forget_worker_metrics,
+            "control_socket_disable": True,  # one fixed path per user: a second gateway on the host would clash
         }
         super().__init__()
 

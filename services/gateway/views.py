@@ -30,6 +30,15 @@ def _helpers() -> dict[str, object]:
     return {"percent": pages.percent, "stage_meta": pages.stage_meta, "charts": pages_charts}
 
 
+@views.before_request
+def _refuse_when_reads_are_protected() -> tuple[str, int] | None:
+    """With TRANSFERLINE_PROTECT_READS the API wants the token for reads too, and a browser sends no bearer header
+    when it opens a page or an <img>: the pages then refuse rather than show what the API hides."""
+    if request.endpoint in ("views.static", "views.upload_url_list") or not _gateway().settings.protect_reads:
+        return None
+    return render_template("protected.html"), 401
+
+
 @views.get("/")
 def jobs_page() -> str:
     page = jobview.list_jobs(_clients().store, JOBS_SHOWN, request.args.get("cursor") or None)

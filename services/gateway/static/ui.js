@@ -176,6 +176,8 @@ function watchJob(section) {
     badge.textContent = view.state;
     badge.className = `badge ${view.state}`;
     section.dataset.state = view.state;
+    const cancelButton = section.querySelector("[data-cancel]");
+    if (cancelButton) cancelButton.hidden = ended.includes(view.state);
     for (const stage of view.stages) {
       const row = section.querySelector(`[data-stage="${CSS.escape(stage.stage)}"]`);
       if (row) showStage(row, stage);

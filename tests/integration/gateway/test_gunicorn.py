@@ -107,3 +107,5 @@ def test_four_workers_share_one_state(served: Served) -> None:
     listed = answers(served.url, "/v1/jobs", 20)
     assert {tuple(j["job_id"] for j in answer["jobs"]) for answer in listed.values()} == {(job,)}
     assert requests.post(f"{served.url}/v1/jobs", json=body, headers=AUTH, timeout=10).status_code == 401
+    scraped = requests.get(f"{served.url}/metrics", timeout=10).text  # one worker answers for all of them
+    assert 'transferline_gateway_requests_total{endpoint="jobs.show_job",status="200"} 80.0' in scraped
