@@ -10,7 +10,7 @@ import requests
 from openapi_spec_validator import validate
 
 from tests.integration.gateway.conftest import AUTH, Gateway, open_gateway
-from tests.support.harness import renamed, unique
+from tests.support.harness import Pipeline, renamed, unique
 from transferline import keys
 from transferline.settings import Settings
 from transferline_gateway.app import create_app, gateway
@@ -150,3 +150,19 @@ def test_labels_for_a_job_that_does_not_wait_for_them_are_refused(gw: Gateway) -
     answer = gw.client.post(f"/v1/jobs/{job}/labels", data=upload, headers=AUTH, content_type="multipart/form-data")
     assert answer.status_code == 409 and "not waiting for labels" in answer.json["error"]
     assert gw.pipeline.store.stat(keys.raw_labels(job, "export.ndjson")) is None
+
+
+def test_a_job_that_waits_for_labels_publishes_only_up_to_download(embedded_settings: Settings) -> None:
+    """Embedded only: the request goes to the built-in download topic, which on the shared Kafka others serve."""
+    client = create_app(open_gateway(embedded_settings)).test_client()
+    body = {"stage": "download", "plan": [{"stage": "convert"}, {"stage": RECORDS_STAGE}], "wait_for_labels": True}
+    created = client.post("/v1/jobs", json=body, headers=AUTH)
+    assert created.status_code == 201 and created.json["topic"] == "transferline.download"
+    view = client.get(created.json["links"]["self"]).json
+    assert view["wait_for_labels"] and view["plan"]["pause_after"] == "download"
+    assert [(s["stage"], s["state"]) for s in view["stages"]] == [
+        ("download", "pending"), ("convert", "pending"), (RECORDS_STAGE, "pending")
+    ]  # fmt: skip
+    with Pipeline.open(embedded_settings) as pipeline:
+        [published] = pipeline.read("transferline.download", lambda seen: len(seen) >= 1)
+    assert published["subject"] == created.json["job_id"] and published["data"]["plan"] == []
