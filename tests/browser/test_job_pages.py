@@ -6,21 +6,27 @@ report, records samples, TFRecords links.
 No TensorFlow training runs here. For the model part, the trainer's own evaluation code (`run._evaluate`: the
 prediction pictures and the PR plot it publishes under models/<run>/) runs over the job's real COCO split with a
 stand-in detector that answers with the ground-truth boxes, and the SavedModel and TFLite files are stand-in bytes
-under the trainer's names. The live loss curve is not exercised (it needs a training stage's progress)."""
+under the trainer's names. The live loss curve is drawn from a small stage that reports losses the way the trainer's
+fit loop does (step of steps, total_loss), through the real runner."""
 
 from __future__ import annotations
 
 import json
+import threading
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import TOKEN, Served, screenshot
+from tests.support.harness import unique
 from tests.support.http import serve_files
 from tests.support.providers import collector_settings
 from tests.support.shapes import make_split
-from transferline import keys
+from transferline import events, keys
+from transferline.payloads import StageRequest
+from transferline.stage import Stage, StageContext, StageResult
 from transferline_collector.stage import CollectStage
 from transferline_converter.stage import ConvertStage
 from transferline_downloader.settings import DownloaderSettings
@@ -171,3 +177,47 @@ def record_and_see_the_model(served: Served, page: Page, metrics: dict) -> None:
     expect(run.locator("[data-model-downloads] a", has_text="saved_model.pb")).to_be_visible()
     expect(run.locator("[data-model-downloads] a", has_text="model.tflite")).to_be_visible()
     page.wait_for_function("[...document.querySelectorAll('#panel img')].every(i => i.complete && i.naturalWidth > 0)")
+
+
+class FitRequested(StageRequest):
+    pass
+
+
+class ReportsLosses(Stage[FitRequested]):
+    """Reports a falling total_loss, step after step, each again until the test says the page has drawn it (the
+    runner records at most one report a second, and always the last)."""
+
+    name = unique("fit")
+    Request = FitRequested
+
+    def __init__(self, drawn: list[threading.Event]) -> None:
+        self.drawn = drawn
+
+    def handle(self, request: FitRequested, ctx: StageContext) -> StageResult:
+        for step, drawn in enumerate(self.drawn, start=1):
+            while not drawn.wait(0.2):
+                ctx.progress(step, len(self.drawn), f"step {step}", total_loss=1.0 / step)
+        return StageResult()
+
+
+events.REGISTRY.register_stage(ReportsLosses.name, FitRequested)
+POINTS = "document.querySelector('[data-loss-line]').getAttribute('points').split(' ').filter(Boolean)"
+
+
+def test_the_loss_curve_grows_as_the_stage_reports(served: Served, page: Page) -> None:
+    body = json.dumps({"stage": ReportsLosses.name}).encode()
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    created = urllib.request.urlopen(urllib.request.Request(served.url + "/v1/jobs", body, headers))
+    job = json.loads(created.read())["job_id"]
+    page.goto(f"{served.url}/jobs/{job}")
+    drawn = [threading.Event() for _ in range(3)]
+    served.pipeline.run_in_thread(ReportsLosses(drawn), max_events=1)
+    for step, event in enumerate(drawn, start=1):
+        page.wait_for_function(f"{POINTS}.length >= {step}", timeout=WAIT_MS)
+        event.set()
+    expect(page.locator("[data-job-state]")).to_have_text("succeeded", timeout=WAIT_MS)
+    expect(page.locator("[data-loss-label]")).to_have_text("total_loss")
+    expect(page.locator("[data-cancel]")).to_be_hidden()  # nothing left to cancel
+    heights = [float(point.split(",")[1]) for point in page.evaluate(POINTS)]
+    assert len(heights) == 3 and heights == sorted(heights)  # y grows downwards: the loss fell at every step
+    screenshot(page, "loss-curve")
