@@ -38,7 +38,8 @@ class StageContext:
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def progress(self, done: int, total: int | None = None, message: str = "", **metrics: float) -> None:
-        """Tell watchers how far the work is; also keeps the bus membership alive during long work."""
+        """Tell watchers how far the work is (recorded in the store, emitted on the bus); also keeps the bus
+        membership alive during long work. Raises `Cancelled` once the job is cancelled: let it propagate."""
         self.report_progress(done, total, message, metrics)
 
     def scratch(self, key: str) -> Path:
