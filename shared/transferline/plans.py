@@ -72,9 +72,7 @@ class JobPlan(BaseModel):
         return self.steps[: len(self.steps) - len(self.held)]
 
 
-def plan_of(
-    event: Event, pause_after: str | None, created_at: datetime, resolve: Callable[[str], str]
-) -> JobPlan:
+def plan_of(event: Event, pause_after: str | None, created_at: datetime, resolve: Callable[[str], str]) -> JobPlan:
     """The plan of a validated first request (`resolve` gives a stage ref's name). A plan that waits for labels
     must name the stage it waits after; when nothing follows it, the labels continue at convert."""
     request = event.payload
