@@ -20,6 +20,7 @@ from transferline_downloader.journal import Journal, Layout
 from transferline_downloader.worker import Result
 
 CHECKPOINT_SECONDS = 3.0
+PROGRESS_SECONDS = 0.5  # progress reports (a heartbeat for the bus, a bar on a terminal) at most this often
 Progress = Callable[[int, int, dict[str, float]], None]
 
 
@@ -55,6 +56,7 @@ def download_urls(
         checkpoint = _Checkpoint(journal, store, layout, progress)
         for index, result in _pool(todo, urls, worker, workers, stopping, checkpoint.tick):
             journal.add(index, result.outcome, result.record)
+        checkpoint.report()
         if journal.first_missing() is not None:  # stopped
             journal.save(store, layout)
             raise Interrupted(f"stopped with {len(urls) - journal.done} URLs left; they resume on restart")
@@ -100,19 +102,27 @@ def _pool(
 
 
 class _Checkpoint:
-    """Progress after every batch; the journal saved to the store at least every CHECKPOINT_SECONDS but never
-    more often than 20x the last save took (whole files are copied: as they grow, saving stays a small part)."""
+    """Progress every PROGRESS_SECONDS; the journal saved to the store at least every CHECKPOINT_SECONDS but
+    never more often than 20x the last save took (whole files are copied: as they grow, saving stays a small
+    part)."""
 
     def __init__(self, journal: Journal, store: Store, layout: Layout, progress: Progress) -> None:
         self.journal, self.store, self.layout, self.progress = journal, store, layout, progress
         self.saved_at = time.monotonic()
+        self.reported_at = 0.0  # the first batch is reported at once
         self.cost = 0.0
 
     def tick(self) -> None:
-        journal = self.journal
-        self.progress(journal.done, len(journal.urls), {"fetched": journal.fetched, "ok": journal.fetched_ok})
-        if time.monotonic() - self.saved_at >= max(CHECKPOINT_SECONDS, 20 * self.cost):
+        now = time.monotonic()
+        if now - self.reported_at < PROGRESS_SECONDS:
+            return
+        self.report()
+        if now - self.saved_at >= max(CHECKPOINT_SECONDS, 20 * self.cost):
             started = time.monotonic()
-            journal.save(self.store, self.layout)
+            self.journal.save(self.store, self.layout)
             self.saved_at = time.monotonic()
             self.cost = self.saved_at - started
+
+    def report(self) -> None:
+        journal, self.reported_at = self.journal, time.monotonic()
+        self.progress(journal.done, len(journal.urls), {"fetched": journal.fetched, "ok": journal.fetched_ok})

@@ -1,5 +1,7 @@
 """The image manifest (`images/manifest.jsonl`): one line per stored image. The downloader writes it; the
-converter and recorder read it, so an image's size and perceptual hash are learnt once, when it is stored."""
+converter and recorder read it, so an image's size and perceptual hash are learnt once, when it is stored.
+Loading this module loads Pillow alone: the downloader's decoder processes use `read_header` and
+`perceptual_hash` without the contracts' models (pydantic and the store load with `read_manifest`/`add_images`)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,15 @@ import hashlib
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
 from transferline import keys
-from transferline.contracts import ImageRecord, read_stored_rows, rows_jsonl
-from transferline.store import Store
+
+if TYPE_CHECKING:
+    from transferline.contracts import ImageRecord
+    from transferline.store import Store
 
 _SWAPPING = {5, 6, 7, 8}  # EXIF orientations that turn the picture a quarter: width and height swap
 
@@ -54,6 +58,8 @@ def perceptual_hash(picture: Image.Image) -> str:
 
 def read_manifest(store: Store, job_id: str) -> Iterator[ImageRecord]:
     """Every record of a job's manifest (none when there is no manifest); a bad line is a clear error."""
+    from transferline.contracts import ImageRecord, read_stored_rows
+
     return read_stored_rows(store, keys.image_manifest(job_id), ImageRecord)
 
 
@@ -62,6 +68,8 @@ def add_images(store: Store, job_id: str, files: Iterable[tuple[str, bytes]]) ->
 
     For images already at hand (no download needed). Files that are not images are skipped.
     """
+    from transferline.contracts import ImageRecord, rows_jsonl
+
     known = {record.sha256: record for record in read_manifest(store, job_id)}
     added = []
     for name, data in files:
