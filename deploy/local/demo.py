@@ -2,12 +2,12 @@
 with nothing leaving the machine.
 
 It plays the internet on loopback (deploy/local/sample_host.py), starts one service per stage, and drives one
-job as a person would: upload a URL list, publish `collect` (one Openverse query + the list) chained to
-`download`; then, standing in for the people who label in Labelbox, upload the bundled export whose global keys
-are the downloaded images' sha256; then publish `convert` chained to `records` and `train` (a short CPU fine-tune
-from a base detector pretrained on a related generated task, deploy/local/base/). Progress bars follow the
-stages' progress events; at the end it prints the detector's mAP@0.5 on the validation split and where the
-reports are.
+job as a person would with the CLI: upload a URL list, publish one `collect` request (an Openverse query + the
+list) whose plan is download, convert, records, train, and which waits for labels after download; then, standing
+in for the people who label in Labelbox, upload the bundled export (its global keys are the downloaded images'
+sha256), which continues the plan: a short CPU fine-tune from a base detector pretrained on a related generated
+task (deploy/local/base/). Progress bars follow the stages' events; at the end it prints the detector's mAP@0.5
+on the validation split (the trainer's pycocotools result) and where the reports are.
 
 Usage: python deploy/local/demo.py [--steps N] [--from-scratch] [--job ID]
 """
