@@ -159,7 +159,7 @@ def upload_labels_and_convert(served: Served, page: Page, tmp_path: Path, coco: 
     export.write_text(json.dumps(coco))  # COCO names the pictures as the image host did: matched by name
     page.locator("form.labels input[type=file]").set_input_files(str(export))
     page.get_by_role("button", name="Upload labels").click()
-    expect(page.locator("form.labels")).to_contain_text("continues at convert")
+    expect(page.locator("[data-notice]")).to_contain_text("continues at convert")
     served.pipeline.run_in_thread(ConvertStage(), max_events=1)
     expect(page.locator("[data-stage=convert] [data-state]")).to_have_text("succeeded", timeout=WAIT_MS)
     expect(page.locator("[data-label-report]")).to_contain_text("circle")

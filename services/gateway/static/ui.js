@@ -169,9 +169,17 @@ function watchJob(section) {
   const drawLoss = lossCurve(section);
   let seen = null;
   const poll = async () => {
-    const response = await fetch(section.dataset.viewUrl, { headers: authorised() });
-    if (!response.ok) return setTimeout(poll, POLL_MS);
-    const view = await response.json();
+    let view;
+    try {
+      view = await (await fetch(section.dataset.viewUrl, { headers: authorised() })).json();
+      await showView(view);
+    } catch (error) {  // the gateway restarting, a worker busy: try again at the next tick
+      return setTimeout(poll, POLL_MS);
+    }
+    if (!ended.includes(view.state)) setTimeout(poll, POLL_MS);
+  };
+  const showView = async (view) => {
+    if (!view.stages) throw new Error(view.error);
     const badge = section.querySelector("[data-job-state]");
     badge.textContent = view.state;
     badge.className = `badge ${view.state}`;
@@ -186,26 +194,27 @@ function watchJob(section) {
     const now = JSON.stringify([view.state, view.stages.map((s) => s.state)]);
     if (seen !== null && now !== seen) await refreshPanel(section);
     seen = now;
-    if (!ended.includes(view.state)) setTimeout(poll, POLL_MS);
   };
   poll();
 }
 
 async function refreshPanel(section) {
   const response = await fetch(section.dataset.panelUrl, { headers: authorised() });
-  if (response.ok) document.getElementById("panel").innerHTML = await response.text();
+  if (!response.ok) throw new Error(response.statusText);
+  document.getElementById("panel").innerHTML = await response.text();
 }
 
 async function uploadLabels(form) {
   const data = new FormData(form);
   const answer = await send(form.dataset.labelsUrl, { method: "POST", body: data });
   if (!answer.ok) return showProblems(form, answer.body);
-  form.querySelector("[data-error-for]").textContent = `uploaded: the job continues at ${answer.body.continued_at}`;
+  // said outside the panel: the panel is drawn again as the job moves on, without the form
+  document.querySelector("[data-notice]").textContent = `labels uploaded: the job continues at ${answer.body.continued_at}`;
 }
 
 async function cancel(section) {
   const answer = await send(section.dataset.cancelUrl, { method: "POST" });
-  section.querySelector("[data-cancel-error]").textContent = answer.ok ? "" : answer.body.error;
+  section.querySelector("[data-notice]").textContent = answer.ok ? "cancelled" : answer.body.error;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
