@@ -3,6 +3,7 @@ the artifacts the stages wrote, each as a link through the gateway's artifact ro
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -10,12 +11,13 @@ from typing import Any
 
 from flask import url_for
 
-from transferline import jobs, jobview, keys, manifest
-from transferline.contracts import read_records_stats
+from transferline import jobs, jobview, keys
+from transferline.contracts import ImageRecord, read_records_stats, read_rows
 from transferline.errors import ConfigurationError, InvalidInput
 from transferline.store import Store
 
 GALLERY = 24  # downloaded images shown; the rest are a link to the artifact listing away
+MANIFEST_HEAD = 256 * 1024  # bytes of the manifest read for the gallery: far more than GALLERY rows need
 SAMPLES = 12  # the recorder writes a few per split; more than this is never looked at
 # The trainer's layout under models/<run>/ (services/trainer/run.py publishes these names; keys.py has no
 # function for the files inside a run, so they are named here once, through keys.model).
@@ -82,7 +84,16 @@ def text(store: Store, key: str) -> str | None:
 
 
 def gallery(store: Store, job: str) -> list[Link]:
-    return [link(job, record.key) for record in itertools.islice(manifest.read_manifest(store, job), GALLERY)]
+    """The manifest's first images; only the head of the manifest is read (a large job's runs to megabytes)."""
+    key = keys.image_manifest(job)
+    try:
+        with contextlib.closing(store.open(key)) as stream:
+            head = stream.read(MANIFEST_HEAD)
+    except KeyError:
+        return []
+    if len(head) == MANIFEST_HEAD:
+        head = head[: head.rfind(b"\n") + 1]  # whole lines only
+    return [link(job, record.key) for record in itertools.islice(read_rows(head, ImageRecord, key), GALLERY)]
 
 
 def samples(store: Store, job: str) -> list[Link]:

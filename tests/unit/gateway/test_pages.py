@@ -9,9 +9,12 @@ from datetime import UTC, datetime
 import pytest
 from flask.testing import FlaskClient
 
+from tests.support import hostile
+from tests.support.harness import store_images
 from transferline import jobview, keys
 from transferline.plans import JobPlan, JobStep
 from transferline.status import StageProgressRecord
+from transferline_gateway import pages
 from transferline_gateway.app import create_app, gateway
 from transferline_gateway.pages import percent, runs, stage_meta
 from transferline_gateway.pages_charts import HEIGHT, PAD, WIDTH, polyline, pr_chart
@@ -107,3 +110,16 @@ def test_pages_refuse_when_reads_are_protected(tmp_path):
     assert refused.status_code == 401 and "TRANSFERLINE_PROTECT_READS" in refused.get_data(as_text=True)
     assert client.get("/jobs/any").status_code == 401
     assert client.get("/ui/ui.css").status_code == 200
+
+
+def test_the_gallery_reads_whole_rows_from_the_head_of_a_large_manifest(client, monkeypatch):
+    store = gateway(client.application).clients.store
+    pictures = {f"{index}.png": hostile.picture("png", colour=(index, 0, 0)) for index in range(30)}
+    stored = store_images(store, "big", pictures)
+    monkeypatch.setattr(pages, "MANIFEST_HEAD", 700)  # a few rows and a piece of the next
+    with client.application.test_request_context():
+        shown = pages.gallery(store, "big")
+    assert 1 <= len(shown) < 30 and all(link.href.endswith(link.name) for link in shown)
+    assert [link.name for link in shown] == [key.removeprefix(keys.job_prefix("big")) for key in stored.values()][
+        : len(shown)
+    ]
