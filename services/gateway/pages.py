@@ -15,6 +15,7 @@ from transferline import jobs, jobview, keys
 from transferline.contracts import ImageRecord, read_records_stats, read_rows
 from transferline.errors import ConfigurationError, InvalidInput
 from transferline.store import Store
+from transferline_gateway import pages_summaries
 
 GALLERY = 24  # downloaded images shown; the rest are a link to the artifact listing away
 MANIFEST_HEAD = 256 * 1024  # bytes of the manifest read for the gallery: far more than GALLERY rows need
@@ -22,7 +23,7 @@ SAMPLES = 12  # the recorder writes a few per split; more than this is never loo
 # The trainer's layout under models/<run>/ (services/trainer/run.py publishes these names; keys.py has no
 # function for the files inside a run, so they are named here once, through keys.model).
 METRICS, PR_CURVES, TFLITE = ("eval", "metrics.json"), ("eval", "pr_curves.png"), ("model.tflite",)
-PREDICTIONS, SAVED_MODEL = "predictions", "saved_model"
+PREDICTIONS, SAVED_MODEL, SUMMARIES = "predictions", "saved_model", "summaries"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Run:
 
     name: str
     metrics: dict[str, Any] | None
+    curves: pages_summaries.Curves  # the training summaries' scalars (losses, learning rate), by tag
     pr_curves: Link | None
     predictions: list[Link]
     downloads: list[Link]
@@ -141,10 +143,20 @@ def run(store: Store, job: str, name: str) -> Run:
     return Run(
         name=name,
         metrics=json.loads(raw) if raw else None,
+        curves=curves(store, keys.model(job, name, SUMMARIES) + "/"),
         pr_curves=present(store, job, keys.model(job, name, *PR_CURVES)),
         predictions=[link(job, info.key) for info in predictions],
         downloads=[link(job, info.key) for info in saved_model] + ([tflite] if tflite else []),
     )
+
+
+def curves(store: Store, prefix: str) -> pages_summaries.Curves:
+    """Scalars of every TensorBoard event file under `prefix`, in key order (a restarted run adds a file)."""
+    found: pages_summaries.Curves = {}
+    for info in store.list(prefix):
+        if "tfevents" in info.key.rsplit("/", 1)[-1]:
+            found = pages_summaries.scalars(store.get_bytes(info.key), found)
+    return found
 
 
 def percent(stage: jobview.StageView) -> float:

@@ -1,5 +1,6 @@
 """Small line charts drawn server-side as inline SVG (no chart library, nothing from a CDN): the PR curves of a
-run's metrics.json. The page's script draws the live loss curve into the same frame (`frame`)."""
+run's metrics.json and the losses of its training summaries. The page's script draws the live loss curve (while
+the trainer reports progress) into a frame of the same size."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class Chart:
     title: str
     x_label: str
     y_label: str
+    x_max: str  # what the right and top edges stand for
+    y_max: str
     width: int
     height: int
     pad: int
@@ -41,12 +44,27 @@ def pr_chart(metrics: dict[str, Any]) -> Chart | None:
         Series(name, list(zip(recall, values, strict=False)), COLOURS[index % len(COLOURS)])
         for index, (name, values) in enumerate(sorted(precision.items()))
     ]
-    return chart("Precision-recall at IoU 0.5", "recall", "precision", series)
+    return chart("Precision-recall at IoU 0.5", ("recall", "1"), ("precision", "1"), series)
 
 
-def chart(title: str, x_label: str, y_label: str, series: list[Series]) -> Chart:
-    """A chart of series whose x and y run over 0..1."""
-    return Chart(title, x_label, y_label, WIDTH, HEIGHT, PAD, [(s, polyline(s.points)) for s in series])
+def loss_chart(curves: dict[str, list[tuple[int, float]]]) -> Chart | None:
+    """The training summaries' losses against the step, scaled to the largest step and loss; None without any."""
+    losses = {tag: points for tag, points in sorted(curves.items()) if tag.endswith("loss") and points}
+    if not losses:
+        return None
+    last = max(step for points in losses.values() for step, _ in points) or 1
+    top = max(value for points in losses.values() for _, value in points) or 1.0
+    series = [
+        Series(tag, [(step / last, value / top) for step, value in points], COLOURS[index % len(COLOURS)])
+        for index, (tag, points) in enumerate(losses.items())
+    ]
+    return chart("Training losses (TensorBoard summaries)", ("step", str(last)), ("loss", f"{top:.3g}"), series)
+
+
+def chart(title: str, x: tuple[str, str], y: tuple[str, str], series: list[Series]) -> Chart:
+    """A chart of series whose x and y run over 0..1; `x` and `y` are each axis's label and what its end means."""
+    lines = [(s, polyline(s.points)) for s in series]
+    return Chart(title, x[0], y[0], x[1], y[1], WIDTH, HEIGHT, PAD, lines)
 
 
 def polyline(points: list[tuple[float, float]]) -> str:

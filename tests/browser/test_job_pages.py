@@ -5,9 +5,10 @@ report, records samples, TFRecords links.
 
 No TensorFlow training runs here. For the model part, the trainer's own evaluation code (`run._evaluate`: the
 prediction pictures and the PR plot it publishes under models/<run>/) runs over the job's real COCO split with a
-stand-in detector that answers with the ground-truth boxes, and the SavedModel and TFLite files are stand-in bytes
-under the trainer's names. The live loss curve is drawn from a small stage that reports losses the way the trainer's
-fit loop does (step of steps, total_loss), through the real runner."""
+stand-in detector that answers with the ground-truth boxes; the SavedModel and TFLite files are stand-in bytes and
+the training summaries a TensorBoard event file of made-up losses, under the trainer's names. The live loss curve
+is drawn from a small stage that reports losses the way the trainer's fit loop does (step of steps, total_loss),
+through the real runner."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.support.harness import unique
 from tests.support.http import serve_files
 from tests.support.providers import collector_settings
 from tests.support.shapes import make_split
+from tests.unit.gateway.test_pages_summaries import write_scalars
 from transferline import events, keys
 from transferline.payloads import StageRequest
 from transferline.stage import Stage, StageContext, StageResult
@@ -85,7 +87,10 @@ def publish_model_files(served: Served, job: str, workdir: Path) -> dict:
     detector = GroundTruthDetector(truth)
     metrics = trainer_run._evaluate(TrainRequested(), inputs, detector, workdir, outputs, lambda *_: None)  # type: ignore[arg-type]
     metrics["training"] = {"step": 20, "seconds": 1.0, "images_per_second": 1.0, "losses": {"total_loss": 0.5}}
+    losses = [(step, 2.0 / step) for step in range(1, 21)]
+    summaries = write_scalars(workdir / "events.out.tfevents.1", "total_loss", losses)
     for name, data in {
+        "summaries/train/events.out.tfevents.1": summaries.read_bytes(),
         "eval/metrics.json": json.dumps(metrics).encode(),
         "saved_model/saved_model.pb": b"stand-in",
         "model.tflite": b"stand-in",
@@ -173,6 +178,7 @@ def record_and_see_the_model(served: Served, page: Page, metrics: dict) -> None:
     run = page.locator(f"[data-run={RUN}]")
     expect(run.locator("[data-ap50]")).to_have_text(f"{metrics['ap50']:.3f}")
     expect(run.locator("[data-pr-chart] polyline")).to_have_count(len(metrics["pr_iou50"]["precision"]))
+    expect(run.locator("[data-loss-chart] polyline")).to_have_count(1)
     expect(run.locator("[data-predictions] img").first).to_be_visible()
     expect(run.locator("[data-model-downloads] a", has_text="saved_model.pb")).to_be_visible()
     expect(run.locator("[data-model-downloads] a", has_text="model.tflite")).to_be_visible()
