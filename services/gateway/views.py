@@ -71,6 +71,12 @@ def upload_url_list(job: str) -> tuple[Response, int]:
     return jsonify({"key": stored.key, "name": keys.clean_name(upload.filename)}), 201
 
 
+@views.errorhandler(NotFound)
+def _missing(exc: NotFound) -> tuple[str, int]:
+    """A person who follows a stale link gets a page, not the API's JSON error."""
+    return render_template("missing.html", message=exc.description), 404
+
+
 def _page(job: str) -> pages.JobPage:
     store = _clients().store
     try:

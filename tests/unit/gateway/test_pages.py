@@ -51,7 +51,11 @@ def test_a_job_page_and_its_panel_show_the_job_and_an_unknown_job_is_404(client)
     html = page.get_data(as_text=True)
     assert 'data-stage="collect"' in html and 'data-stage="convert"' in html  # the plan's held stages too
     assert client.get("/jobs/one/panel").status_code == 200
-    assert client.get("/jobs/nobody").status_code == 404
+    missing = client.get("/jobs/nobody")
+    assert missing.status_code == 404 and "no job &#39;nobody&#39;" in missing.get_data(
+        as_text=True
+    )  # a page, not JSON
+    assert missing.mimetype == "text/html"
     assert client.get("/jobs/bad..id").status_code == 404
 
 
