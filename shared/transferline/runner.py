@@ -72,6 +72,8 @@ class Runner:
             while not self.stopping.is_set() and (max_events is None or taken < max_events):
                 for message in self._poll(consumer):
                     self._forever(functools.partial(self.process, message, consumer))
+                    # Retried alone: a commit refused mid-rebalance must not redo the work and re-emit its events.
+                    self._forever(functools.partial(consumer.commit, message))
                     taken += 1
         except TransientError:
             # _forever re-raises only once stopping: the message stays uncommitted and comes back after restart
@@ -85,12 +87,12 @@ class Runner:
         self.stopping.set()
 
     def process(self, message: Message, consumer: Consumer) -> None:
-        """Handle one message end to end; the offset is committed only after the status document is written.
+        """Handle one message end to end; the loop commits its offset afterwards, once the status is written.
 
         Whatever goes wrong for this one message (its envelope, its status document, a key the store refuses, a
-        bug) ends as a `.failed` event or a dead letter and the message is committed, so it cannot stop the loop
-        on every restart. Only a TransientError of the bus or store propagates: `_forever` retries the message,
-        or leaves it uncommitted when the service is stopping.
+        bug) ends as a `.failed` event or a dead letter and the message is then committed, so it cannot stop the
+        loop on every restart. Only a TransientError of the bus or store propagates: `_forever` retries the
+        message, or leaves it uncommitted when the service is stopping.
         """
         work = _InHand(message)
         try:
@@ -99,7 +101,6 @@ class Runner:
             raise
         except Exception as exc:  # the one broad catch: nothing one message holds may kill the service
             self._contain(work, exc)
-        consumer.commit(message)
 
     def _take(self, work: _InHand, consumer: Consumer) -> None:
         try:
