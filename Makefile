@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: install run test test-unit lint typecheck-tree format infra-up infra-down infra-status bench clean
+.PHONY: install chromium run test test-unit lint typecheck-tree format infra-up infra-down infra-status bench clean
 
 install: $(STAMP)
 
@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml
 run: install
 	$(PY) deploy/local/demo.py
 
-# Every unit and integration test, against the real Kafka and MinIO that infra-up starts.
-test: install infra-up
+# The browser tests drive Debian's chromium through Playwright (Playwright's own browser download cannot work here).
+chromium:
+	command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+# Every unit, integration, browser and end-to-end test, against the real Kafka and MinIO that infra-up starts.
+test: install chromium infra-up
 	.venv/bin/pytest tests
 
 test-unit: install

@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import requests
 from progress import Failed, Follower
 from sample_host import SampleHost, serve_sample
 
@@ -64,6 +67,9 @@ def train_options(host: SampleHost, steps: int, from_scratch: bool) -> dict[str,
 
 def service_env(data_dir: Path, host: SampleHost) -> dict[str, str]:
     return {
+        "TRANSFERLINE_API_TOKEN": secrets.token_urlsafe(24),  # printed, for the web UI's "new job" form
+        "TRANSFERLINE_HTTP_HOST": "127.0.0.1",
+        "TRANSFERLINE_GATEWAY_PORT": str(free_port()),
         "TRANSFERLINE_BUS": "embedded",
         "TRANSFERLINE_STORE": "filesystem",
         "TRANSFERLINE_DATA_DIR": str(data_dir),
@@ -76,16 +82,24 @@ def service_env(data_dir: Path, host: SampleHost) -> dict[str, str]:
     }
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @contextmanager
 def running_services(env: dict[str, str], logs: Path) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    """`transferline serve <stage>` for every stage, logging to logs/<stage>.log; SIGTERM (finish the current
-    message, then stop) when done."""
+    """`transferline serve <stage>` for every stage and `transferline gateway`, logging to logs/<name>.log; SIGTERM
+    (finish the current message or request, then stop) when done."""
     logs.mkdir(parents=True, exist_ok=True)
     started: dict[str, subprocess.Popen[bytes]] = {}
+    commands = {stage: ["serve", stage] for stage in SERVICES} | {"gateway": ["gateway", "--workers", "2"]}
     try:
-        for stage in SERVICES:
-            with (logs / f"{stage}.log").open("ab") as log:
-                started[stage] = subprocess.Popen([str(CLI), "serve", stage], env=env, stdout=log, stderr=log)
+        for name, command in commands.items():
+            with (logs / f"{name}.log").open("ab") as log:
+                started[name] = subprocess.Popen([str(CLI), *command], env=env, stdout=log, stderr=log)
         yield started
     finally:
         for process in started.values():
@@ -122,11 +136,13 @@ def main() -> int:
         print(f"job {job}: collect '{host.query}' on Openverse (played locally) and a URL list, download, label,")
         print(f"  convert, records, train (request: {request}; service logs: {data_dir / 'logs'})")
         with running_services(env, data_dir / "logs") as services:
-            # GATEWAY: start `transferline gateway` here, beside the stage services, and print the job page's URL;
-            # the publish and the label upload in run_job may then go through its API instead of the CLI.
+            page = f"http://127.0.0.1:{env['TRANSFERLINE_GATEWAY_PORT']}/jobs/{job}"
+            print(f"job page (the gateway, while the demo runs): {page}")
+            print(f"  API token for its forms: {env['TRANSFERLINE_API_TOKEN']}")
             bus = open_bus(settings)
             try:
                 run_job(bus, job, request, urls, services)
+                show_page(page, job)
             except Failed as exc:
                 print(f"\nerror: {exc}\nservice logs: {data_dir / 'logs'}", file=sys.stderr)
                 return 1
@@ -145,6 +161,17 @@ def run_job(bus: Bus, job: str, request: Path, urls: Path, services: dict[str, s
     print("labelling: the bundled Labelbox export stands in for the people (its global keys = the images' sha256)")
     cli("upload", job, "--export", str(SAMPLE / "export.ndjson"))  # the saved plan continues at convert
     follower.until("train")
+
+
+def show_page(page: str, job: str) -> None:
+    """The finished job's page, fetched from the gateway as a browser would: proof it served the whole story."""
+    try:
+        answer = requests.get(page, timeout=30)
+    except requests.RequestException as exc:
+        raise Failed(f"the gateway did not answer {page}: {exc}") from None
+    if answer.status_code != 200 or job not in answer.text:
+        raise Failed(f"the gateway answered {page} with HTTP {answer.status_code}")
+    print(f"the gateway served the job page: {page} (HTTP 200, {len(answer.content)} bytes)")
 
 
 def job_request(host: SampleHost, steps: int, from_scratch: bool) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """`make run` itself, as a newcomer types it after the install: the whole pipeline on the bundled sample, embedded,
 offline (collect from the Openverse stand-in and a URL list, download from the loopback image host, the bundled
-Labelbox export uploaded, convert, records, a fine-tune from the base detector, evaluation, export). It runs the
-full demo, not a shortened one: the claim under test is the mAP a newcomer sees, and a shorter run would not reach
-it. A fresh data folder stands for a fresh machine; nothing leaves loopback (the demo sets every service's URLs)."""
+Labelbox export uploaded, convert, records, a fine-tune from the base detector, evaluation, export; the gateway
+serving the job page throughout). It runs the full demo, not a shortened one: the claim under test is the mAP a
+newcomer sees, and a shorter run would not reach it. A fresh data folder stands for a fresh machine; nothing leaves loopback (the demo sets every service's URLs)."""
 
 from __future__ import annotations
 
@@ -46,3 +46,6 @@ def test_make_run_fine_tunes_a_detector_that_finds_the_sample_objects(tmp_path: 
     downloaded = status.read_status(store, job.group(1), "download")
     assert downloaded is not None and downloaded.counters["ok"] == 80  # 20 found by the search + 60 listed
     assert str(data) in done.stdout  # it says where the reports are
+    assert re.search(
+        rf"^the gateway served the job page: http://127\.0\.0\.1:\d+/jobs/{job.group(1)} \(HTTP 200", done.stdout, re.M
+    )
