@@ -141,16 +141,20 @@ def serve_stage(args: argparse.Namespace) -> int:
 
 
 def show_settings(args: argparse.Namespace) -> int:
-    """Every setting of the platform and of each installed stage: variable, value, where the value came from."""
+    """Every setting of the platform, each installed stage and each other installed service (the gateway): variable,
+    value, where the value came from, and the default."""
     models: list[type[ServiceSettings]] = [Settings]
     models += [s.settings_model for s in stages.load_all() if s.settings_model is not None]
-    rows = [row for model in dict.fromkeys(models) for row in model.from_env().described()]
+    models += [entry.load() for entry in entry_points(group=stages.SETTINGS_GROUP)]
+    described = [row for model in dict.fromkeys(models) for row in model.from_env().described()]
+    rows = list({row[0]: row for row in described}.values())  # a service's model may extend the platform's
     if args.json:
-        print(json.dumps([{"variable": v, "value": shown, "source": source} for v, shown, source in rows], indent=2))
+        fields = ("variable", "value", "source", "default")
+        print(json.dumps([dict(zip(fields, row, strict=True)) for row in rows], indent=2))
         return 0
-    width = max(len(variable) for variable, _, _ in rows)
-    for variable, shown, source in rows:
-        print(f"{variable:<{width}}  {source:<11}  {shown}")
+    width = max(len(row[0]) for row in rows)
+    for variable, shown, source, default in rows:
+        print(f"{variable:<{width}}  {source:<11}  {shown}" + (f"  (default: {default})" if shown != default else ""))
     return 0
 
 

@@ -39,13 +39,13 @@ class ServiceSettings(BaseSettings):
         """The variables that reproduce these settings in another process."""
         return {var: _plain(getattr(self, name)) for name, var in self.variables().items()}
 
-    def described(self) -> list[tuple[str, str, str]]:
-        """(variable, value shown, where it came from) for each setting; secrets are masked."""
+    def described(self) -> list[tuple[str, str, str, str]]:
+        """(variable, value shown, where it came from, default shown) for each setting; secrets are masked."""
         rows = []
         for name, var in self.variables().items():
-            value = getattr(self, name)
-            shown = ("****" if value.get_secret_value() else "") if isinstance(value, SecretStr) else _plain(value)
-            rows.append((var, shown, "environment" if name in self.model_fields_set else "default"))
+            default = type(self).model_fields[name].get_default(call_default_factory=True)
+            source = "environment" if name in self.model_fields_set else "default"
+            rows.append((var, _shown(getattr(self, name)), source, _shown(default)))
         return rows
 
 
@@ -96,6 +96,13 @@ def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines (as `deploy/local/infra.sh up` writes them); blank lines and comments are skipped."""
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
     return {name.strip(): value.strip() for name, value in pairs}
+
+
+def _shown(value: Any) -> str:
+    """A value as `transferline settings` prints it: a secret only says whether it is set."""
+    if isinstance(value, SecretStr):
+        return "****" if value.get_secret_value() else ""
+    return _plain(value)
 
 
 def _plain(value: Any) -> str:

@@ -17,6 +17,7 @@ from transferline.stage import Stage
 
 STAGES_GROUP = "transferline.stages"
 COMMANDS_GROUP = "transferline.commands"
+SETTINGS_GROUP = "transferline.settings"  # settings of services that are not stages (the gateway)
 
 
 def installed() -> dict[str, EntryPoint]:

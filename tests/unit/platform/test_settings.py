@@ -59,9 +59,9 @@ def test_bools_and_optionals_are_typed_from_either_source(source, monkeypatch):
             monkeypatch.setenv(name, value)
     found = Example.from_env() if source == "process" else Example.from_env(env)
     assert found.verbose is False and found.limit == 7 and found.token.get_secret_value() == "s3cret"
-    shown = {variable: (value, origin) for variable, value, origin in found.described()}
-    assert shown["TRANSFERLINE_TOKEN"] == ("****", "environment")
-    assert shown["TRANSFERLINE_VERBOSE"] == ("False", "environment")
+    shown = {variable: (value, origin, default) for variable, value, origin, default in found.described()}
+    assert shown["TRANSFERLINE_TOKEN"] == ("****", "environment", "")
+    assert shown["TRANSFERLINE_VERBOSE"] == ("False", "environment", "True")
 
 
 def test_a_bad_bool_names_its_variable():
@@ -78,12 +78,15 @@ def test_the_settings_command_lists_platform_and_service_settings_with_their_sou
         "variable": "TRANSFERLINE_TOPIC_PARTITIONS",
         "value": "6",
         "source": "environment",
+        "default": "3",
     }
     assert rows["TRANSFERLINE_BUS"]["source"] == "default"
     assert rows["TRANSFERLINE_LABELBOX_API_KEY"]["value"] == "****"  # the converter's, never printed
+    assert rows["TRANSFERLINE_PROTECT_READS"]["value"] == "False"  # the gateway's, though it is not a stage
 
 
-def test_a_bad_setting_makes_the_settings_command_exit_2(monkeypatch, capsys):
-    monkeypatch.setenv("TRANSFERLINE_HTTP_PORT", "eighty")
+@pytest.mark.parametrize("variable", ["TRANSFERLINE_HTTP_PORT", "TRANSFERLINE_PROTECT_READS"])
+def test_a_bad_setting_makes_the_settings_command_exit_2(variable, monkeypatch, capsys):
+    monkeypatch.setenv(variable, "eighty")
     assert main(["settings"]) == 2
-    assert "TRANSFERLINE_HTTP_PORT" in capsys.readouterr().err
+    assert variable in capsys.readouterr().err
