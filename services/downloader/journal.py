@@ -185,6 +185,9 @@ def _row(line: bytes, model: type[RowT], key: str) -> RowT:
 
 
 def _put(store: Store, key: str, file: IO[bytes]) -> None:
-    """The file as it is now, streamed to the store (appending goes on at its end afterwards)."""
-    file.seek(0)
-    store.put_stream(key, file, JSONL)  # type: ignore[arg-type]
+    """The file as it is now, streamed to the store through a file object of its own (an S3 upload closes the
+    stream it is given; appending goes on at the journal's end afterwards)."""
+    file.flush()
+    with os.fdopen(os.dup(file.fileno()), "rb") as reader:
+        reader.seek(0)
+        store.put_stream(key, reader, JSONL)

@@ -43,7 +43,8 @@ def test_two_replicas_one_killed_and_restarted_complete_the_job_once(backend_set
             replicas[0].wait(30)
             replicas.append(_start(env))
             wait_for(lambda: _state(pipeline, job, stage) in ("succeeded", "failed"), 240, "the job to finish")
-            assert _state(pipeline, job, stage) == "succeeded"
+            found = status.read_status(pipeline.store, job, stage)
+            assert found is not None and found.state == "succeeded", found and found.error
             done = read_completions(pipeline, job, settle=5.0)
         finally:
             for replica in replicas[1:]:
