@@ -2,7 +2,8 @@
 offline (collect from the Openverse stand-in and a URL list, download from the loopback image host, the bundled
 Labelbox export uploaded, convert, records, a fine-tune from the base detector, evaluation, export; the gateway
 serving the job page throughout). It runs the full demo, not a shortened one: the claim under test is the mAP a
-newcomer sees, and a shorter run would not reach it. A fresh data folder stands for a fresh machine; nothing leaves loopback (the demo sets every service's URLs)."""
+newcomer sees, and a shorter run would not reach it. A fresh data folder stands for a fresh machine; nothing
+leaves loopback (the demo sets every service's URLs)."""
 
 from __future__ import annotations
 
