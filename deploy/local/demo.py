@@ -190,7 +190,7 @@ def job_request(host: SampleHost, steps: int, from_scratch: bool) -> dict[str, A
 
 
 def report(store: Store, job: str, seconds: float) -> None:
-    metrics = json.loads(store.get_bytes(keys.model(job, RUN, "eval", "metrics.json")))
+    metrics = json.loads(store.get_bytes(keys.model_metrics(job, RUN)))
     training = metrics["training"]
     how = "from scratch" if training["transfer"] is None else "fine-tuned from the base detector"
     print(f"\nmAP@0.5 = {metrics['ap50']:.2f}")
@@ -201,9 +201,9 @@ def report(store: Store, job: str, seconds: float) -> None:
         + ")"
     )
     print(f"label report:   {store.local_path(keys.label_report_text(job))}")
-    print(f"evaluation:     {store.local_path(keys.model(job, RUN, 'eval', 'metrics.json'))} (+ pr_curves.png)")
-    print(f"predictions:    {folder(store, keys.model(job, RUN, 'predictions', '00.jpg'))}")
-    print(f"detector:       {folder(store, keys.model(job, RUN, 'saved_model', 'saved_model.pb'))} (SavedModel)")
+    print(f"evaluation:     {store.local_path(keys.model_metrics(job, RUN))} (+ pr_curves.png)")
+    print(f"predictions:    {folder(store, keys.model_predictions(job, RUN) + '00.jpg')}")
+    print(f"detector:       {folder(store, keys.model_saved_model(job, RUN) + 'saved_model.pb')} (SavedModel)")
     print(f"job {job} done in {seconds / 60:.1f} min; `transferline status {job}` shows every stage")
 
 

@@ -20,10 +20,6 @@ from transferline_gateway import pages_summaries
 GALLERY = 24  # downloaded images shown; the rest are a link to the artifact listing away
 MANIFEST_HEAD = 256 * 1024  # bytes of the manifest read for the gallery: far more than GALLERY rows need
 SAMPLES = 12  # the recorder writes a few per split; more than this is never looked at
-# The trainer's layout under models/<run>/ (services/trainer/run.py publishes these names; keys.py has no
-# function for the files inside a run, so they are named here once, through keys.model).
-METRICS, PR_CURVES, TFLITE = ("eval", "metrics.json"), ("eval", "pr_curves.png"), ("model.tflite",)
-PREDICTIONS, SAVED_MODEL, SUMMARIES = "predictions", "saved_model", "summaries"
 
 
 @dataclass(frozen=True)
@@ -136,15 +132,15 @@ def runs(view: jobview.JobView) -> list[str]:
 
 
 def run(store: Store, job: str, name: str) -> Run:
-    raw = text(store, keys.model(job, name, *METRICS))
-    predictions = store.list(keys.model(job, name, PREDICTIONS) + "/")
-    saved_model = store.list(keys.model(job, name, SAVED_MODEL) + "/")
-    tflite = present(store, job, keys.model(job, name, *TFLITE))
+    raw = text(store, keys.model_metrics(job, name))
+    predictions = store.list(keys.model_predictions(job, name))
+    saved_model = store.list(keys.model_saved_model(job, name))
+    tflite = present(store, job, keys.model_tflite(job, name))
     return Run(
         name=name,
         metrics=json.loads(raw) if raw else None,
-        curves=curves(store, keys.model(job, name, SUMMARIES) + "/"),
-        pr_curves=present(store, job, keys.model(job, name, *PR_CURVES)),
+        curves=curves(store, keys.model_summaries(job, name)),
+        pr_curves=present(store, job, keys.model_pr_curves(job, name)),
         predictions=[link(job, info.key) for info in predictions],
         downloads=[link(job, info.key) for info in saved_model] + ([tflite] if tflite else []),
     )

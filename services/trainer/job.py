@@ -69,13 +69,13 @@ class StoreOutputs:
 
 def outputs(job: str, run: str, tflite: bool) -> dict[str, str]:
     found = {
-        "saved_model": keys.model(job, run, "saved_model", "saved_model.pb"),
-        "metrics": keys.model(job, run, "eval", "metrics.json"),
+        "saved_model": keys.model_saved_model(job, run) + "saved_model.pb",
+        "metrics": keys.model_metrics(job, run),
         "params": keys.model(job, run, "params.yaml"),
         "checkpoint_state": keys.model(job, run, "checkpoints", "checkpoint"),
     }
     if tflite:
-        found["tflite"] = keys.model(job, run, "model.tflite")
+        found["tflite"] = keys.model_tflite(job, run)
     return found
 
 

@@ -206,6 +206,34 @@ def model(job_id: str, run: str, *parts: str) -> str:
     return job_prefix(job_id) + f"models/{check_id(run, 'run id')}/" + tail
 
 
+# The trainer's layout under models/<run>/, read by the gateway's pages and the demo too.
+def model_metrics(job_id: str, run: str) -> str:
+    return model(job_id, run, "eval", "metrics.json")
+
+
+def model_pr_curves(job_id: str, run: str) -> str:
+    return model(job_id, run, "eval", "pr_curves.png")
+
+
+def model_saved_model(job_id: str, run: str) -> str:
+    """Prefix of the exported SavedModel (`saved_model.pb`, `variables/`, ...)."""
+    return model(job_id, run, "saved_model") + "/"
+
+
+def model_tflite(job_id: str, run: str) -> str:
+    return model(job_id, run, "model.tflite")
+
+
+def model_predictions(job_id: str, run: str) -> str:
+    """Prefix of the prediction pictures (`<index:02d>.jpg`)."""
+    return model(job_id, run, "predictions") + "/"
+
+
+def model_summaries(job_id: str, run: str) -> str:
+    """Prefix of the TensorBoard summaries (`train/events.out.tfevents.*`)."""
+    return model(job_id, run, "summaries") + "/"
+
+
 def checkpoint_cache_prefix() -> str:
     return "cache/checkpoints/"
 
