@@ -2,7 +2,8 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: install chromium run test test-unit lint typecheck-tree format infra-up infra-down infra-status bench clean
+.PHONY: install chromium run test test-unit lint typecheck-tree format infra-up infra-down infra-status \
+	validate-deploy stack-local stack-local-down bench clean
 
 install: $(STAMP)
 
@@ -59,6 +60,18 @@ infra-down:
 
 infra-status:
 	bash deploy/local/infra.sh status
+
+# The deployment files, checked offline: `docker compose config` with the compose CLI and every kustomize overlay
+# against the Kubernetes schemas (both tools built once from their Go modules into the cache, like MinIO).
+validate-deploy: install
+	.venv/bin/pytest tests/deploy
+
+# Every service as its own OS process (2 downloaders, the gateway under gunicorn) against infra-up's Kafka and MinIO.
+stack-local: install infra-up
+	bash deploy/local/stack.sh up
+
+stack-local-down:
+	bash deploy/local/stack.sh down
 
 bench: install infra-up
 	$(PY) -m bench.handoff

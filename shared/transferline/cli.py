@@ -70,6 +70,25 @@ def publish(args: argparse.Namespace) -> int:
     return 0 if outcome.state == "succeeded" else EXIT_FAILED
 
 
+def init(_args: argparse.Namespace) -> int:
+    """Create the bucket and every installed stage's topics (with the partitions the settings give); a deployment
+    runs it once before the services (compose's init service, the Kubernetes Job). Idempotent."""
+    settings = Settings.from_env()
+    topics = [events.request_topic(name) for name in sorted(stages.installed())] + [
+        events.EVENTS_TOPIC,
+        events.DLQ_TOPIC,
+    ]
+    store = open_store(settings)
+    store.ensure_bucket()
+    bus = open_bus(settings)
+    try:
+        bus.ensure_topics(topics)
+    finally:
+        bus.close()
+    print(json.dumps({"bucket": settings.bucket, "topics": topics, "partitions": settings.topic_partitions}))
+    return 0
+
+
 def show_status(args: argparse.Namespace) -> int:
     """The job's view (transferline.jobview), as the gateway shows it: its state, then one line per stage."""
     view = jobview.job_view(open_store(Settings.from_env()), args.job)
@@ -218,6 +237,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="wait for the outcome of the last stage")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to --wait (default 3600)")
     p.set_defaults(command=publish)
+
+    p = commands.add_parser("init", help="create the bucket and every stage's topics (idempotent)")
+    p.set_defaults(command=init)
 
     p = commands.add_parser("status", help="show a job's stages")
     p.add_argument("job")
