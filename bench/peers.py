@@ -1,5 +1,5 @@
 """Peers of the converter run as their users run them: a command in its own process, timed from start to exit, with
-its peak memory (the kernel's max RSS for that one child).
+its CPU time (user + system) and peak memory (the kernel's max RSS), both for that one child.
 
 Each peer (lightly-ai's `labelformat`, img2dataset) lives in an environment of its own under var/bench/, made here
 on first use: a peer is measured against, never a dependency of the project.
@@ -22,8 +22,9 @@ PARSE_FLOOR = "import json, sys\nwith open(sys.argv[1], 'rb') as f:\n    for lin
 
 @dataclass(frozen=True)
 class Run:
-    seconds: float
+    seconds: float  # wall, start to exit
     peak_mb: float
+    cpu_seconds: float = 0.0  # user + system: what the command itself cost, less disturbed by other work
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,15 @@ class Runs:
     @property
     def median_seconds(self) -> float:
         return statistics.median(run.seconds for run in self.runs)
+
+    @property
+    def median_cpu_seconds(self) -> float:
+        return statistics.median(run.cpu_seconds for run in self.runs)
+
+    @property
+    def peak_mb(self) -> float:
+        """The highest peak of any run."""
+        return max(run.peak_mb for run in self.runs)
 
 
 def peer_command(requirement: str, executable: str) -> Path:
@@ -66,22 +76,24 @@ started = time.perf_counter()
 quiet = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
 pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, file_actions=quiet)
 _, status, usage = os.wait4(pid, 0)
-print(time.perf_counter() - started, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+seconds, cpu = time.perf_counter() - started, usage.ru_utime + usage.ru_stime
+print(seconds, usage.ru_maxrss, os.waitstatus_to_exitcode(status), cpu)
 """
 
 
 def measure(command: list[str], cwd: Path | None = None) -> Run:
-    """One run of `command`: wall seconds and peak resident memory; a failed run raises with its stderr."""
+    """One run of `command`: wall seconds, CPU seconds and peak resident memory; a failed run raises with its
+    stderr."""
     with tempfile.TemporaryFile() as errors:
         launched = subprocess.run(
             [sys.executable, "-c", _LAUNCH, *command], cwd=cwd, stdout=subprocess.PIPE, stderr=errors, check=True
         )
-        seconds, kilobytes, code = launched.stdout.split()
+        seconds, kilobytes, code, cpu = launched.stdout.split()
         if int(code) != 0:
             errors.seek(0)
             tail = errors.read().decode(errors="replace")[-2000:]
             raise RuntimeError(f"{command[0]} exited {code}:\n{tail}")
-    return Run(float(seconds), int(kilobytes) / 1024)  # Linux reports kilobytes
+    return Run(float(seconds), int(kilobytes) / 1024, float(cpu))  # Linux reports kilobytes
 
 
 def measure_all(commands: dict[str, list[str]], times: int, cwd: Path | None = None) -> dict[str, Runs]:
