@@ -10,8 +10,6 @@ from gunicorn.app.base import BaseApplication
 from transferline_gateway.app import create_app
 from transferline_gateway.settings import GatewaySettings
 
-UPLOAD_TIMEOUT_SECONDS = 300  # a sync worker holds one request: a large export upload must fit in it
-
 
 def _forget_worker_metrics(_server: object, worker: Any) -> None:
     """A dead worker's live gauges must not count (its counters still do)."""
@@ -27,7 +25,7 @@ class Server(BaseApplication):  # type: ignore[misc]
         self.options = {
             "bind": bind,
             "workers": workers,
-            "timeout": UPLOAD_TIMEOUT_SECONDS,
+            "timeout": settings.gateway_timeout_seconds,  # a sync worker holds one request: an upload must fit
             "preload_app": True,  # a bad setting stops the master at start; clients still open per worker
             "accesslog": None,
             "child_exit": _forget_worker_metrics,

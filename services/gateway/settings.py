@@ -18,6 +18,9 @@ class GatewaySettings(Settings):
     max_upload_mb: int = Field(512, ge=1, description="largest request body (a labelling export), in MiB")
     gateway_port: int = Field(8000, ge=0, le=65535)
     gateway_workers: int = Field(2, ge=1, le=64, description="gunicorn worker processes")
+    gateway_timeout_seconds: int = Field(
+        300, ge=10, le=3600, description="gunicorn worker timeout: one request (a large export upload) must fit in it"
+    )
     presign_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600, description="lifetime of artifact download links")
 
     @property
