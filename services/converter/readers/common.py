@@ -11,6 +11,8 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+import orjson
+
 from transferline.errors import InvalidInput
 from transferline_converter.dataset import Problems, Where
 from transferline_converter.sources import ExportFile
@@ -67,6 +69,18 @@ def loads(text: str | bytes) -> Any:
         raise
     except ValueError:  # "Exceeds the limit (4300 digits) for integer string conversion"
         return json.loads(text, parse_int=_int)
+
+
+def loads_line(line: bytes) -> Any:
+    """One line of an NDJSON export, as `loads` reads it, by orjson (a third of json's time on a large export).
+    What orjson refuses and json reads (NaN and Infinity, which the field readers then refuse by name; numbers past
+    a double's range; lone surrogates; a byte-order mark) and what neither reads (the error says where) go to
+    `loads`. One difference remains: an integer past 64 bits reads as the float of it (it then has to be a number,
+    or is refused naming its type)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return loads(line.decode("utf-8-sig"))
 
 
 def load_json(file: ExportFile) -> Any:
@@ -133,7 +147,7 @@ def json_lines(file: ExportFile, problems: Problems) -> Iterator[tuple[Where, An
             problems.error("malformed-row", f"line is {len(line) / 2**20:.0f} MiB, over the 16 MiB limit", where)
             continue
         try:
-            yield where, loads(line.decode("utf-8-sig"))
+            yield where, loads_line(line)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             problems.error("malformed-row", f"not a JSON object: {exc}", where)
 
