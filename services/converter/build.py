@@ -40,11 +40,13 @@ class _Builder:
         self.index, self.masks, self.options, self.problems = index, masks, options, problems
         self.images: list[dict[str, Any]] = []
         self.annotations: list[dict[str, Any]] = []
+        self.annotation_classes: list[str] = []  # each annotation's class, its category id once all are known
         self.stored: dict[int, StoredImage] = {}
         self.seen: dict[str, str] = {}  # image file name -> the row that labelled it first
         self.classes: list[str] = []
         self.used: set[str] = set()  # self.classes, for lookups
         self.names: dict[str, str] = {}  # class as the export spells it -> with its white space tidied
+        self.kept: dict[str, str] = {}  # class as the export spells it -> the class kept, for a class kept quietly
         self.counters = {"rows": 0.0, "rows_skipped": 0.0, "rows_dropped": 0.0, "objects_dropped": 0.0}
 
     def add_row(self, row: LabeledImage) -> None:
@@ -60,8 +62,54 @@ class _Builder:
         if not row.shapes:
             self.problems.info("image-unlabeled", "no objects: kept as a background image", row.where)
         scale = _scale(row, image)
-        for shape in row.shapes:
-            self._add_shape(shape, image, scale)
+        if scale is None:
+            self._add_shapes(row.shapes, image)
+        else:
+            for shape in row.shapes:
+                self._add_shape(shape, image, scale)
+
+    def _add_shapes(self, shapes: list[Shape], image: dict[str, Any]) -> None:
+        """`_add_shape` of each, with the usual object of a large export, a pixel box wholly inside its image of a
+        class kept before, added in this loop as from_box and _annotation would add it (the same dict, without their
+        intermediate objects and calls); any other object takes `_add_shape`."""
+        width, height, image_id, kept = image["width"], image["height"], image["id"], self.kept
+        annotations, classes = self.annotations, self.annotation_classes
+        for shape in shapes:
+            box, name = shape.box, kept.get(shape.category)
+            if box is None or name is None or shape.kind != "box" or shape.frame != "top-left":
+                self._add_shape(shape, image, None)
+                continue
+            x, y, w, h = box
+            right, bottom = x + w, y + h
+            if not (w > 0 and h > 0 and x >= 0 and y >= 0 and right <= width and bottom <= height):
+                self._add_shape(shape, image, None)  # clipped, dropped or refused there
+                continue
+            w, h = right - x, bottom - y  # as from_box measures the clipped box: not always the drawn w, h to the bit
+            if w <= 0 or h <= 0:  # a width that vanishes beside x (1 + 1e-64 is 1): from_box says what is wrong
+                self._add_shape(shape, image, None)
+                continue
+            area = w * h
+            # _tidy of each, spelled out (five calls a box): whole numbers as ints, others rounded to 0.001 px
+            ix, iy, iw, ih, ia = int(x), int(y), int(w), int(h), int(area)
+            entry: dict[str, Any] = {
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "bbox": [
+                    ix if ix == x else round(x, 3),
+                    iy if iy == y else round(y, 3),
+                    iw if iw == w else round(w, 3),
+                    ih if ih == h else round(h, 3),
+                ],
+                "area": ia if ia == area else round(area, 3),
+                "iscrowd": int(shape.iscrowd),
+            }
+            if shape.attributes:
+                entry["attributes"] = shape.attributes
+            annotations.append(entry)
+            classes.append(name)
+            if name not in self.used:
+                self.used.add(name)
+                self.classes.append(name)
 
     def _image_entry(self, row: LabeledImage) -> dict[str, Any] | None:
         # With no stored images and none required, nothing can match: the export's names and sizes stand.
@@ -94,10 +142,6 @@ class _Builder:
         if name is None:
             self.counters["objects_dropped"] += 1
             return
-        box = shape.box
-        plain = box is not None and scale is None and shape.kind == "box" and shape.frame == "top-left"
-        if plain and self._added_inside(box, image, name, shape):  # type: ignore[arg-type]  # box is set
-            return
         try:
             scaled = _scaled(shape, scale) if scale and shape.frame != "normalized" else shape
             annotation = self._geometry(scaled, image["width"], image["height"])
@@ -113,43 +157,8 @@ class _Builder:
         if name not in self.used:
             self.used.add(name)
             self.classes.append(name)
-        self.annotations.append(_annotation(len(self.annotations) + 1, image["id"], name, annotation, shape))
-
-    def _added_inside(
-        self, box: tuple[float, float, float, float], image: dict[str, Any], name: str, shape: Shape
-    ) -> bool:
-        """The usual object of a large export, a pixel box wholly inside its image, added as from_box and
-        _annotation would add it, without their intermediate objects; False (nothing added) for any other box."""
-        x, y, w, h = box
-        right, bottom = x + w, y + h
-        if not (w > 0 and h > 0 and x >= 0 and y >= 0 and right <= image["width"] and bottom <= image["height"]):
-            return False
-        w, h = right - x, bottom - y  # as from_box measures the clipped box: not always the drawn w, h to the bit
-        if w <= 0 or h <= 0:  # a width that vanishes beside x (1 + 1e-64 is 1): from_box says what is wrong
-            return False
-        area = w * h
-        # _tidy of each, spelled out (five calls a box): whole numbers as ints, others rounded to 0.001 px
-        ix, iy, iw, ih, ia = int(x), int(y), int(w), int(h), int(area)
-        entry: dict[str, Any] = {
-            "id": len(self.annotations) + 1,
-            "image_id": image["id"],
-            "category": name,
-            "bbox": [
-                ix if ix == x else round(x, 3),
-                iy if iy == y else round(y, 3),
-                iw if iw == w else round(w, 3),
-                ih if ih == h else round(h, 3),
-            ],
-            "area": ia if ia == area else round(area, 3),
-            "iscrowd": int(shape.iscrowd),
-        }
-        if shape.attributes:
-            entry["attributes"] = shape.attributes
-        if name not in self.used:
-            self.used.add(name)
-            self.classes.append(name)
-        self.annotations.append(entry)
-        return True
+        self.annotations.append(_annotation(len(self.annotations) + 1, image["id"], annotation, shape))
+        self.annotation_classes.append(name)
 
     def _class_name(self, shape: Shape) -> str | None:
         name = self.names.get(shape.category)
@@ -165,6 +174,7 @@ class _Builder:
         if allowed is not None and name not in allowed:
             self.problems.warning("unknown-class", f"class {name!r} is not among the allowed classes", shape.where)
             return None
+        self.kept[shape.category] = name  # said nothing: the next object of this class takes the short way
         return name
 
     def _geometry(self, shape: Shape, width: int, height: int) -> Annotation:
@@ -202,8 +212,8 @@ def build(
         builder.add_row(row)
     categories = builder.categories(declared)
     ids = {category["name"]: category["id"] for category in categories}
-    for annotation in builder.annotations:
-        annotation["category_id"] = ids[annotation.pop("category")]
+    for annotation, name in zip(builder.annotations, builder.annotation_classes, strict=True):
+        annotation["category_id"] = ids[name]  # last, as COCO files from this converter have always had it
     coco = {"images": builder.images, "annotations": builder.annotations, "categories": categories}
     counters = {**builder.counters, "images": len(builder.images), "objects": len(builder.annotations)}
     return Built(coco, builder.stored, {**counters, "classes": len(categories)})
@@ -217,12 +227,11 @@ def check_category_map(options: BuildOptions) -> None:
             raise InvalidInput(f"category_map[{name!r}]: {exc}") from None
 
 
-def _annotation(number: int, image_id: int, name: str, shape: Annotation, source: Shape) -> dict[str, Any]:
+def _annotation(number: int, image_id: int, shape: Annotation, source: Shape) -> dict[str, Any]:
     x, y, w, h = shape.bbox
     entry: dict[str, Any] = {
         "id": number,
         "image_id": image_id,
-        "category": name,
         "bbox": [_tidy(x), _tidy(y), _tidy(w), _tidy(h)],
         "area": _tidy(shape.area),
         "iscrowd": int(source.iscrowd),

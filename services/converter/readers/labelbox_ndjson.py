@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from math import isfinite
 from typing import Any
 
 from transferline.errors import InvalidInput
@@ -23,13 +22,13 @@ from transferline_converter.readers.common import (
     xy_points,
 )
 from transferline_converter.readers.labelbox_legacy import (
-    PLAIN_NUMBERS,
     add_objects,
     first_problem,
     nested_answers,
     point_shape,
     tlhw_box,
 )
+from transferline_converter.readers.labelbox_plain import plain_box, plain_row
 from transferline_converter.sources import ExportSource
 
 FORMAT = "labelbox-ndjson"
@@ -65,7 +64,7 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
     images: list[LabeledImage] = []
     for where, value in json_lines(file, problems):
         try:
-            images.append(_row(value, where, problems))
+            images.append(plain_row(value, where, problems, _object) or _row(value, where, problems))
         except RowError as err:
             err.record(problems)
     if not images:
@@ -181,24 +180,9 @@ def _read_label(label: dict[str, Any], where: Where, image: LabeledImage, proble
 
 def _object(obj: Any, where: Where, problems: Problems) -> Shape:
     # Most objects of a large export are plain boxes: read in one go, as the checked reading below would read them.
-    if type(obj) is dict and obj.get("annotation_kind") == "ImageBoundingBox":
-        name, value, answers = obj.get("name"), obj.get("bounding_box"), obj.get("classifications")
-        if type(name) is str and name and type(value) is dict and (answers is None or answers == []):
-            x: Any
-            y: Any
-            w: Any
-            h: Any
-            x, y, w, h = value.get("left"), value.get("top"), value.get("width"), value.get("height")
-            # plain_numbers(value, BOX_KEYS), spelled out: type(), not isinstance, so bool and HugeNumber are not
-            # plain; a float sum that is not finite (NaN, Infinity, overflow) is left to the checked reading.
-            plain = PLAIN_NUMBERS
-            if type(x) in plain and type(y) in plain and type(w) in plain and type(h) in plain:
-                try:
-                    box = (float(x), float(y), float(w), float(h))
-                except OverflowError:  # an integer past a float's range
-                    box = None
-                if box is not None and isfinite(box[0] + box[1] + box[2] + box[3]):
-                    return Shape(name, "box", where.at("bounding_box"), box=box)
+    plain = plain_box(obj)
+    if plain is not None:
+        return Shape(plain[0], "box", where.at("bounding_box"), box=plain[1])
     if not isinstance(obj, dict):
         raise RowError(where, f"expected an object, got {json_kind(obj)}")
     category = _name(obj, where, "empty-class")

@@ -207,9 +207,10 @@ def test_a_box_inside_its_image_is_built_as_the_general_box_path_builds_it(boxes
     options = BuildOptions(clip=clip)
     built, problems = run([row("a.jpg", *shapes)], index(("a.jpg", 100, 80)), options)
     general = _Builder(index(("a.jpg", 100, 80)), MaskSource(), options, want := Problems())
-    general._added_inside = lambda *_: False  # type: ignore[method-assign]  # every box by from_box
+    # every box by _add_shape: from_box, then _annotation
+    general._add_shapes = lambda found, image: [general._add_shape(s, image, None) for s in found]  # type: ignore[method-assign]
     general.add_row(row("a.jpg", *shapes))
-    for annotation in general.annotations:
-        annotation["category_id"] = {"cup": 1}[annotation.pop("category")]
+    for annotation, name in zip(general.annotations, general.annotation_classes, strict=True):
+        annotation["category_id"] = {"cup": 1}[name]
     assert built.coco["annotations"] == general.annotations
     assert problems.items == want.items
