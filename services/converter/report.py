@@ -141,8 +141,10 @@ def _split_summaries(
     """Images, objects and objects per class of each split, in one pass over the annotations."""
     split_of = {image_id: name for name, ids in splits.items() for image_id in ids}
     per_class: dict[str, Counter[int]] = {name: Counter() for name in splits}
-    for name, categories in _group(columns, split_of).items():
-        per_class[name] = Counter(categories)
+    # (split, category) pairs counted in C: the split of each annotation's image is looked up by map, not a loop
+    for (name, cid), n in Counter(zip(map(split_of.get, columns.image_ids), columns.category_ids, strict=True)).items():
+        if name is not None:
+            per_class[name][cid] = n
     return {
         name: {
             "images": len(ids),
@@ -151,15 +153,6 @@ def _split_summaries(
         }
         for name, ids in splits.items()
     }
-
-
-def _group(columns: _Columns, split_of: dict[int, str]) -> dict[str, list[int]]:
-    """Category ids of the annotations, by the split of their image."""
-    grouped: dict[str, list[int]] = {}
-    for split, category in zip(map(split_of.get, columns.image_ids), columns.category_ids, strict=True):
-        if split is not None:
-            grouped.setdefault(split, []).append(category)
-    return grouped
 
 
 def _sizes_line(report: dict[str, Any]) -> str:

