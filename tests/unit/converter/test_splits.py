@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transferline.errors import InvalidInput
+from transferline_converter import splits
 from transferline_converter.dataset import Problems
 from transferline_converter.splits import SplitPlan, assign, near_duplicate_groups, read_split_list
 
@@ -105,3 +106,47 @@ def test_zero_ratio_splits_stay_empty() -> None:
     splits = assign(dataset(30), list(range(30)), SplitPlan({"train": 1, "val": 0, "test": 0}), Problems())
     assert len(splits["train"]) == 30 and splits["val"] == splits["test"] == []
     assert Counter(len(v) for v in splits.values())[0] == 2
+
+
+def _stratify_as_first_written(groups, members, classes, ratios, seed):
+    """The stratification as first written, on Counters and lambdas: the reference the faster one must equal."""
+    rng = random.Random(seed)
+    counts = {g: sum((Counter(classes[image["id"]]) for image in members[g]), Counter()) for g in groups}
+    totals: Counter[int] = Counter()
+    for found in counts.values():
+        totals.update(found)
+    n_images = sum(len(members[g]) for g in groups)
+    want = {s: Counter({k: r * n for k, n in totals.items()}) for s, r in ratios.items()}
+    want_images = {s: r * n_images for s, r in ratios.items()}
+    order = sorted(groups, key=lambda g: (min((totals[k] for k in counts[g]), default=1 << 62), rng.random()))
+    placed = {}
+    open_splits = [s for s, r in ratios.items() if r > 0]
+    for group in order:
+        rarest = min(counts[group], key=lambda k: (totals[k], k), default=None)
+        wanted = {s: want[s][rarest] if rarest is not None else 0.0 for s in open_splits}
+        best = max(open_splits, key=lambda s: (wanted[s], want_images[s], rng.random()))
+        placed[group] = best
+        want[best].subtract(counts[group])
+        want_images[best] -= len(members[group])
+    return placed
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(1, 6), max_size=8), min_size=1, max_size=60),
+    st.lists(st.integers(0, 40), min_size=60, max_size=60),
+    st.sampled_from([(0.8, 0.1, 0.1), (0.5, 0.5, 0.0), (1 / 3, 1 / 3, 1 / 3), (0.7, 0.0, 0.3)]),
+    st.integers(0, 3),
+)
+def test_the_stratification_places_every_group_as_first_written(objects, grouping, ratios, seed) -> None:
+    images = [{"id": n + 1} for n in range(len(objects))]
+    annotations = [{"image_id": n + 1, "category_id": c} for n, found in enumerate(objects) for c in found]
+    members: dict[int, list[dict[str, int]]] = {}
+    for image, group in zip(images, grouping, strict=False):
+        members.setdefault(group, []).append(image)
+    classes = splits._classes_per_image({"images": images, "annotations": annotations})
+    shares = dict(zip(("train", "val", "test"), ratios, strict=True))
+    groups = list(members)
+    expected = _stratify_as_first_written(groups, members, classes, shares, seed)
+    assert splits._stratify(groups, members, classes, shares, seed) == expected
+    assert classes == {image["id"]: dict(Counter(found)) for image, found in zip(images, objects, strict=True)}
