@@ -108,13 +108,14 @@ def _stratify(
     want_images = {s: r * n_images for s, r in ratios.items()}
     rank = {k: (n, k) for k, n in totals.items()}  # a group is placed by its rarest class: fewest objects, lowest id
     rarest = {g: min(counts[g], key=rank.__getitem__, default=None) for g in groups}
-    order = sorted(groups, key=lambda g: (totals[rarest[g]] if rarest[g] is not None else 1 << 62, rng.random()))
+    fewest = {g: totals[rare] if (rare := rarest[g]) is not None else 1 << 62 for g in groups}
+    order = sorted(groups, key=lambda g: (fewest[g], rng.random()))
     placed: dict[int, str] = {}
     open_splits = [s for s, r in ratios.items() if r > 0]
     for group in order:
-        best, best_key = open_splits[0], None
+        best, best_key, rare = open_splits[0], None, rarest[group]
         for split in open_splits:  # max() by (wanted, want_images, a draw): the first of the greatest
-            key = (want[split][rarest[group]] if rarest[group] is not None else 0.0, want_images[split], rng.random())
+            key = (want[split][rare] if rare is not None else 0.0, want_images[split], rng.random())
             if best_key is None or key > best_key:
                 best, best_key = split, key
         placed[group] = best
