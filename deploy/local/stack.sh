@@ -157,7 +157,6 @@ start_service() {
     log "$name already running (pid $pid)"
     return 0
   fi
-  require_free_port "$(probe_host)" "$port" "$name"
   mkdir -p "$STACK_DIR/$name"
   if [[ "$name" == gateway ]]; then
     TRANSFERLINE_DATA_DIR="$STACK_DIR/$name" \
@@ -167,6 +166,14 @@ start_service() {
       start_detached "$pidfile" "$logfile" "$CLI" serve "$(stage_of "$name")"
   fi
   log "started $name (pid $(<"$pidfile"), port $port, log $logfile)"
+}
+
+stop_hint() {
+  if [[ "$STACK_DIR" == "$REPO_ROOT/var/stack" ]]; then
+    printf 'make stack-local-down\n'
+  else
+    printf 'TRANSFERLINE_STACK_DIR=%s bash %s down\n' "$STACK_DIR" "$DEPLOY_DIR/stack.sh"
+  fi
 }
 
 # Every service's /readyz within one deadline; the first that exits or stays unready fails `up`, named with its log.
@@ -180,7 +187,7 @@ wait_all_ready() {
       port="$(port_of "$name")"
       if ! running_pid "$(pidfile_of "$name")" "$(marker_of "$name")" >/dev/null; then
         show_logs "$(logfile_of "$name")"
-        die "$name exited during start-up (log: $(logfile_of "$name"))"
+        die "$name exited during start-up (log: $(logfile_of "$name")); the others still run: $(stop_hint)"
       fi
       if ready "$port"; then
         log "$name ready on port $port after $((SECONDS - start))s"
@@ -192,7 +199,7 @@ wait_all_ready() {
     ((${#waiting[@]})) || break
     if ((SECONDS - start >= READY_TIMEOUT)); then
       for name in "${waiting[@]}"; do show_logs "$(logfile_of "$name")"; done
-      die "not ready after ${READY_TIMEOUT}s: ${waiting[*]} (logs: $STACK_DIR/<name>.log; stop: $0 down)"
+      die "not ready after ${READY_TIMEOUT}s: ${waiting[*]} (logs: $STACK_DIR/<name>.log); stop: $(stop_hint)"
     fi
     sleep 1
   done
@@ -206,14 +213,15 @@ stack_up() {
   ensure_token
   run_init
   local name
+  # Every port first: a taken one fails `up` before anything starts (readiness would succeed against a stranger).
+  while IFS= read -r name; do
+    running_pid "$(pidfile_of "$name")" "$(marker_of "$name")" >/dev/null ||
+      require_free_port "$(probe_host)" "$(port_of "$name")" "$name"
+  done < <(service_names)
   while IFS= read -r name; do start_service "$name"; done < <(service_names)
   wait_all_ready
   log "up: gateway http://$(probe_host):$TRANSFERLINE_GATEWAY_PORT/ (bucket $TRANSFERLINE_BUCKET; API token $TOKEN_HINT)"
-  if [[ "$STACK_DIR" == "$REPO_ROOT/var/stack" ]]; then
-    log "logs: $STACK_DIR/<name>.log; stop: make stack-local-down"
-  else
-    log "logs: $STACK_DIR/<name>.log; stop: TRANSFERLINE_STACK_DIR=$STACK_DIR bash $0 down"
-  fi
+  log "logs: $STACK_DIR/<name>.log; stop: $(stop_hint)"
 }
 
 # SIGTERM every service at once (the leader only: gunicorn's master and the downloaders' pools stop their own
