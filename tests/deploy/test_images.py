@@ -99,8 +99,9 @@ def test_each_lock_pins_what_pyproject_asks_for(image):
 def test_the_slim_images_differ_only_by_their_extras():
     """Each slim lock is the platform's closure plus its extra's: a lock resolved from the wrong extra fails."""
     base = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["project"]["dependencies"]}
+    extras = PYPROJECT["project"]["optional-dependencies"]
     for image, spec in IMAGES.items():
-        extra = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["project"]["optional-dependencies"][spec["extra"]]}
+        extra = {canonicalize_name(Requirement(r).name) for r in extras[spec["extra"]]}
         assert base | extra <= set(read_lock(image)), image
 
 
@@ -219,7 +220,7 @@ def test_final_layers_hold_no_build_tools_wheels_or_pip_cache(target):
 
 def test_the_build_stage_installs_the_lock_it_is_given_with_hashes():
     runs = [value for key, value in STAGES["build"].instructions if key == "RUN"]
-    assert any('--require-hashes' in run and '-r "/locks/${IMAGE}.txt"' in run for run in runs)
+    assert any("--require-hashes" in run and '-r "/locks/${IMAGE}.txt"' in run for run in runs)
     assert any("--no-deps" in run and "--no-build-isolation ." in run for run in runs)
 
 
