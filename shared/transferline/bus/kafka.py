@@ -24,8 +24,9 @@ class KafkaBus(Bus):
         self._producer: KafkaProducer | None = None
 
     def ensure_topics(self, topics: list[str]) -> None:
-        admin = KafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap, client_id="transferline-admin")
-        try:
+        admin: KafkaAdminClient | None = None
+        try:  # the client connects as it is made: an unreachable broker is a retryable error too
+            admin = KafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap, client_id="transferline-admin")
             missing = sorted(set(topics) - set(admin.list_topics()))
             if missing:
                 spec = {"num_partitions": self._settings.topic_partitions, "replication_factor": 1}
@@ -38,7 +39,8 @@ class KafkaBus(Bus):
                 f"could not create topics {topics} on {self._settings.kafka_bootstrap}: {exc}"
             ) from exc
         finally:
-            admin.close()
+            if admin is not None:
+                admin.close()
 
     def publish(self, topic: str, key: str, value: bytes) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -45,3 +46,16 @@ def test_init_topics_exist_on_kafka_with_partitions(infra_settings: Settings) ->
         admin.close()
     assert {topic["name"] for topic in described if not topic["error_code"]} == expected_topics()
     assert all(len(topic["partitions"]) >= 1 for topic in described)
+
+
+def test_init_without_a_reachable_broker_says_so_without_a_traceback(embedded_settings: Settings) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    unreachable = embedded_settings.model_copy(update={"bus": "kafka", "kafka_bootstrap": f"127.0.0.1:{port}"})
+    env = {"PATH": "/usr/bin:/bin", **unreachable.to_env()}
+    done = subprocess.run(
+        [sys.executable, "-m", "transferline.cli", "init"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 4, done.stderr  # EXIT_UNAVAILABLE: a retryable TransientError, not a crash
+    assert "bus or store unavailable" in done.stderr and "Traceback" not in done.stderr
