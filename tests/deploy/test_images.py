@@ -149,7 +149,8 @@ def dockerfile_stages(path: Path) -> dict[str, Stage]:
         keyword, _, rest = line.strip().partition(" ")
         if keyword.upper() == "FROM":
             base, _, name = re.sub(r"--platform=\S+\s+", "", rest).partition(" AS ")
-            current = stages.setdefault(name.strip() or base, Stage(name.strip() or base, base.strip()))
+            name = name.strip() or f"stage-{len(stages)}"  # an unnamed stage is known by its index
+            current = stages.setdefault(name, Stage(name, base.strip()))
         else:
             current.instructions.append((keyword.upper(), rest.strip()))
     return stages
@@ -172,7 +173,8 @@ def last(found: list[Stage], keyword: str) -> str | None:
     return None
 
 
-EXACT_TAG = re.compile(r"^[a-z0-9./-]+:(?!latest$)\d[\w.-]*(@sha256:[0-9a-f]{64})?$")
+# major.minor.patch (python:3.11.7-slim-bookworm), or a Debian point release (debian:12.11-slim); never 1.26-x
+EXACT_TAG = re.compile(r"^([a-z0-9./-]+:\d+\.\d+\.\d+|debian:\d+\.\d+)(-[a-z0-9.-]+)?(@sha256:[0-9a-f]{64})?$")
 STAGES = dockerfile_stages(DOCKER / "Dockerfile")
 TARGETS = sorted({spec["target"] for spec in IMAGES.values()})
 
