@@ -78,6 +78,7 @@ def service_env(data_dir: Path, host: SampleHost) -> dict[str, str]:
         "TRANSFERLINE_OPENVERSE_URL": host.url,  # the stand-in, as a mirror would be set
         "TRANSFERLINE_OPENVERSE_INTERVAL_SECONDS": "0",
         "TRANSFERLINE_DOWNLOAD_ALLOW_NETWORKS": "127.0.0.0/8",  # the sample host is on loopback, refused by default
+        "TRANSFERLINE_CHECKPOINT_ALLOW_NETWORKS": "127.0.0.0/8",  # so is the base checkpoint
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
 

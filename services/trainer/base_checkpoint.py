@@ -1,7 +1,9 @@
 """The base (pretrained) checkpoint a run starts from: fetched once, checked, cached, extracted safely.
 
 A source is an http(s) URL of an archive (.tar, .tar.gz/.tgz, .zip), or a URI of our store naming an archive
-object or a checkpoint prefix (`<prefix>.index` + `<prefix>.data-*`). A URL's archive is kept in the store under
+object or a checkpoint prefix (`<prefix>.index` + `<prefix>.data-*`). A URL is fetched through the platform's
+fetcher, as the downloader fetches images: a URL given through the API cannot aim the trainer at private, loopback
+or link-local addresses (unless allowed), on any redirect hop. Its archive is kept in the store under
 keys.checkpoint_cache, so the internet is asked once for every worker. Each worker extracts under
 `cache_dir/<sha256>/`: built in a temp folder, verified with TensorFlow, marked complete, then renamed into place,
 so a half-built folder is never used.
@@ -24,20 +26,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
-import requests
 import yaml
 
 from transferline import keys
 from transferline.errors import InvalidInput, TransientError
+from transferline.fetch import BLOCKED_ADDRESS, TOO_LARGE, Fetcher, FetchError
 from transferline.store import Store
 
 log = logging.getLogger(__name__)
 
 MAX_ARCHIVE_BYTES = 8 * 1024**3
 MAX_EXTRACTED_BYTES = 4 * MAX_ARCHIVE_BYTES  # refuses archive bombs
-CHUNK = 1024 * 1024
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 MARKER = "complete.json"  # written last in a cache folder: its prefix and num_classes
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -55,17 +57,18 @@ class BaseCheckpoint:
 
 
 def fetch_base(
-    source: str, store: Store, cache_dir: Path, sha256: str | None = None, timeout: float = 60.0
+    source: str, store: Store, cache_dir: Path, sha256: str | None = None, fetcher: Fetcher | None = None
 ) -> BaseCheckpoint:
     """The checkpoint `source` names, on local disk. InvalidInput for what a person must fix; TransientError
-    (server errors, timeouts, lost connections) for what a retry may cure."""
+    (server errors, timeouts, lost connections) for what a retry may cure. `fetcher` fetches URLs (default: public
+    addresses only, an hour's deadline)."""
     expected = _expected_digest(sha256)
     cache_dir.mkdir(parents=True, exist_ok=True)
     if expected and (done := _cached(cache_dir / expected, source, expected)):
         return done
     scheme = urlsplit(source).scheme.lower() if isinstance(source, str) else ""
     if scheme in ("http", "https"):
-        return _from_url(source, store, cache_dir, expected, timeout)
+        return _from_url(source, store, cache_dir, expected, fetcher or checkpoint_fetcher())
     if scheme in ("s3", "file"):
         key = store.key_of(source)
         if key.endswith(ARCHIVE_SUFFIXES) or store.stat(key) is not None:
@@ -75,14 +78,14 @@ def fetch_base(
     raise InvalidInput(f"base checkpoint {shown} must be an http(s) URL or a URI of the store (s3:// or file://)")
 
 
-def _from_url(url: str, store: Store, cache_dir: Path, expected: str | None, timeout: float) -> BaseCheckpoint:
+def _from_url(url: str, store: Store, cache_dir: Path, expected: str | None, fetcher: Fetcher) -> BaseCheckpoint:
     shown = _shown(url)
     key = keys.checkpoint_cache(_text_digest(url), PurePosixPath(urlsplit(url).path).name or "archive")
     with _temp_file(cache_dir) as archive:
         digest = _stored_copy(store, key, archive)
         if digest is not None and (not expected or digest == expected):
             return _unpack(archive, cache_dir, digest, url, shown)
-        digest = _download(url, archive, timeout)
+        digest = _download(url, archive, fetcher)
         _check_digest(shown, digest, expected)
         base = _unpack(archive, cache_dir, digest, url, shown)
         with archive.open("rb") as stream:  # only once it proved to be a checkpoint
@@ -137,34 +140,44 @@ def _stored_copy(store: Store, key: str, path: Path) -> str | None:
     return _file_digest(path)
 
 
-def _download(url: str, archive: Path, timeout: float) -> str:
-    """Stream a URL to a file (size-capped) and return its sha256. The query string (it may hold a token) is
-    never shown, and the requests exception is not chained for the same reason."""
-    shown, digest, size = _shown(url), hashlib.sha256(), 0
+def checkpoint_fetcher(allow_networks: tuple[str, ...] = (), deadline: float = 3600.0) -> Fetcher:
+    """The fetcher for base checkpoint URLs: archives up to MAX_ARCHIVE_BYTES within `deadline` seconds."""
+    return Fetcher(max_bytes=MAX_ARCHIVE_BYTES, deadline=deadline, allow_networks=allow_networks)
+
+
+class _HashingFile:
+    """A file that hashes what is written to it: the archive's sha256 without reading it back."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out, self.digest = out, hashlib.sha256()
+
+    def write(self, data: bytes, /) -> None:
+        self.digest.update(data)
+        self.out.write(data)
+
+
+def _download(url: str, archive: Path, fetcher: Fetcher) -> str:
+    """Stream a URL to a file and return its sha256. The query string (it may hold a token) is never shown."""
+    shown = _shown(url)
     log.info("downloading base checkpoint", extra={"url": shown})
-    try:
-        # identity: the bytes `curl -O` would save, so a published sha256 matches
-        with requests.get(url, stream=True, timeout=timeout, headers={"Accept-Encoding": "identity"}) as response:
-            _check_status(response.status_code, shown)
-            with archive.open("wb") as out:
-                for chunk in response.iter_content(CHUNK):
-                    size += len(chunk)
-                    if size > MAX_ARCHIVE_BYTES:
-                        raise InvalidInput(f"{shown} is larger than the {MAX_ARCHIVE_BYTES} bytes allowed")
-                    digest.update(chunk)
-                    out.write(chunk)
-    except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-        raise TransientError(f"downloading {shown} failed: {type(exc).__name__}") from None
-    except requests.RequestException as exc:
-        raise InvalidInput(f"cannot download {shown}: {type(exc).__name__}") from None
-    return digest.hexdigest()
+    with archive.open("wb") as out:
+        sink = _HashingFile(out)
+        try:
+            fetcher.download(url, sink)
+        except FetchError as exc:
+            raise _fetch_failure(exc, shown) from None
+    return sink.digest.hexdigest()
 
 
-def _check_status(status: int, shown: str) -> None:
-    if status >= 500 or status in (408, 429):  # the server's trouble, or "come back later"
-        raise TransientError(f"{shown} answered HTTP {status}")
-    if status >= 400:
-        raise InvalidInput(f"{shown} answered HTTP {status}")
+def _fetch_failure(exc: FetchError, shown: str) -> InvalidInput | TransientError:
+    if exc.transient:  # the server's trouble, a timeout or a lost connection: a retry may cure it
+        return TransientError(f"downloading {shown} failed: {exc.detail}")
+    if exc.reason == TOO_LARGE:
+        return InvalidInput(f"{shown} is too large: {exc.detail}")
+    if exc.reason == BLOCKED_ADDRESS:
+        allow = "allow an internal mirror with TRANSFERLINE_CHECKPOINT_ALLOW_NETWORKS"
+        return InvalidInput(f"cannot download {shown}: {exc.detail}; {allow}")
+    return InvalidInput(f"cannot download {shown}: {exc.detail}")
 
 
 def _unpack(archive: Path, cache_dir: Path, digest: str, source: str, shown: str) -> BaseCheckpoint:

@@ -10,17 +10,20 @@ from typing import Any
 from transferline import keys
 from transferline.contracts import read_categories, read_records_stats
 from transferline.errors import InvalidInput
+from transferline.fetch import Fetcher
 from transferline.stage import StageContext, StageResult
 from transferline.store import Store
-from transferline_trainer.base_checkpoint import fetch_base
+from transferline_trainer.base_checkpoint import checkpoint_fetcher, fetch_base
 from transferline_trainer.request import TrainRequested
 from transferline_trainer.run import RunInputs, RunResult, train_run
+from transferline_trainer.settings import TrainerSettings
 
 
-def train_job(request: TrainRequested, ctx: StageContext) -> StageResult:
+def train_job(request: TrainRequested, ctx: StageContext, settings: TrainerSettings) -> StageResult:
     job, store = ctx.job_id, ctx.store
     workdir = ctx.scratch(keys.model(job, request.run))
-    inputs = read_inputs(store, job, workdir / "records", ctx.scratch(keys.checkpoint_cache_prefix()))
+    fetcher = checkpoint_fetcher(settings.allow_networks, settings.checkpoint_fetch_seconds)
+    inputs = read_inputs(store, job, workdir / "records", ctx.scratch(keys.checkpoint_cache_prefix()), fetcher)
 
     def progress(done: int, total: int, message: str, values: dict[str, float]) -> None:
         ctx.progress(done, total, message, **values)
@@ -29,7 +32,7 @@ def train_job(request: TrainRequested, ctx: StageContext) -> StageResult:
     return StageResult(outputs(job, request.run, request.tflite), counters(result))
 
 
-def read_inputs(store: Store, job: str, folder: Path, cache: Path) -> RunInputs:
+def read_inputs(store: Store, job: str, folder: Path, cache: Path, fetcher: Fetcher) -> RunInputs:
     """A run's inputs; shards the store keeps as local files are read in place, others downloaded to `folder`."""
     try:
         stats = read_records_stats(store.get_bytes(keys.records_stats(job)), keys.records_stats(job))
@@ -48,7 +51,7 @@ def read_inputs(store: Store, job: str, folder: Path, cache: Path) -> RunInputs:
         categories=read_categories(train, keys.coco(job, "train")),
         evaluation=_coco(store, job, "val") or _coco(store, job, "test"),
         read_image=lambda name: store.get_bytes(images + name),
-        fetch_base=lambda source, sha256: fetch_base(source, store, cache, sha256),
+        fetch_base=lambda source, sha256: fetch_base(source, store, cache, sha256, fetcher),
     )
 
 

@@ -8,11 +8,16 @@ from typing import ClassVar
 from transferline import keys
 from transferline.stage import Stage, StageContext, StageResult
 from transferline_trainer.request import TrainRequested
+from transferline_trainer.settings import TrainerSettings
 
 
 class TrainStage(Stage[TrainRequested]):
     name: ClassVar[str] = "train"
     Request: ClassVar[type[TrainRequested]] = TrainRequested
+    settings_model: ClassVar[type[TrainerSettings]] = TrainerSettings
+
+    def __init__(self, settings: TrainerSettings | None = None) -> None:
+        self.settings = settings or TrainerSettings.from_env()
 
     def inputs(self, request: TrainRequested, job_id: str) -> list[str]:
         """The records, the COCO splits, the images (evaluation pictures) and a base checkpoint kept in the store."""
@@ -24,4 +29,4 @@ class TrainStage(Stage[TrainRequested]):
     def handle(self, request: TrainRequested, ctx: StageContext) -> StageResult:
         from transferline_trainer.job import train_job  # TensorFlow and Model Garden: loaded for work only
 
-        return train_job(request, ctx)
+        return train_job(request, ctx, self.settings)

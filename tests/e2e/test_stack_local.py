@@ -229,6 +229,7 @@ class Stack:
             "TRANSFERLINE_HTTP_PORT": str(http),
             "TRANSFERLINE_GATEWAY_PORT": str(gateway),
             "TRANSFERLINE_DOWNLOAD_ALLOW_NETWORKS": "127.0.0.0/8",  # the loopback image host
+            "TRANSFERLINE_CHECKPOINT_ALLOW_NETWORKS": "127.0.0.0/8",  # the base checkpoint, from the same host
             "TRANSFERLINE_OPENVERSE_URL": loopback_host,  # never asked (the job names no query), never the internet
             "TRANSFERLINE_WIKIMEDIA_URL": loopback_host,
         }

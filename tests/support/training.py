@@ -32,6 +32,7 @@ def local_store(root: Path) -> FilesystemStore:
 
 def tiny_config(root: Path, **fields: Any) -> Any:
     """The Model Garden config `transferline train` builds for the task under `root` (tiny RetinaNet, CPU)."""
+    from transferline_trainer.base_checkpoint import checkpoint_fetcher
     from transferline_trainer.catalogue import lookup
     from transferline_trainer.config import Hardware, build_config
     from transferline_trainer.job import read_inputs
@@ -39,7 +40,8 @@ def tiny_config(root: Path, **fields: Any) -> Any:
     from transferline_trainer.run import training_data
 
     request = TrainRequested.model_validate({**TINY, **fields})
-    inputs = read_inputs(local_store(root), LOCAL_JOB, root / "store" / "shards", root / "store" / "cache")
+    store = local_store(root)
+    inputs = read_inputs(store, LOCAL_JOB, root / "store" / "shards", root / "store" / "cache", checkpoint_fetcher())
     return build_config(lookup(request.model), request, training_data(inputs), Hardware(gpus=0))
 
 

@@ -123,9 +123,12 @@ def test_fine_tuning_restores_the_base_and_warm_starts_the_mapped_class(base_run
     assert fingerprint(again.backbone.weights) == fingerprint(donor.backbone.weights)
 
 
-def test_fine_tuning_from_a_checkpoint_served_over_http(base_run: Path, task_b: Path, tmp_path: Path) -> None:
+def test_fine_tuning_from_a_checkpoint_served_over_http(
+    base_run: Path, task_b: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tensorflow as tf
 
+    monkeypatch.setenv("TRANSFERLINE_CHECKPOINT_ALLOW_NETWORKS", "127.0.0.0/8")  # the loopback file server
     served = archive_checkpoint(base_run, tmp_path / "base.tar.gz")
     with serve_files(tmp_path) as url:
         source = f"{url}/{served.name}"

@@ -113,8 +113,11 @@ BAD = {
 }
 
 
-def test_bad_requests_fail_fast_with_a_clear_message(pipeline: Pipeline, task: Path, tmp_path: Path) -> None:
+def test_bad_requests_fail_fast_with_a_clear_message(
+    pipeline: Pipeline, task: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     job = with_records(pipeline, task)
+    monkeypatch.setenv("TRANSFERLINE_CHECKPOINT_ALLOW_NETWORKS", "127.0.0.0/8")  # the loopback file server
     train = renamed(TrainStage)
     (tmp_path / "corrupt.tar.gz").write_bytes(b"\x1f\x8b not really gzip" * 50)
     with serve_files(tmp_path) as url:

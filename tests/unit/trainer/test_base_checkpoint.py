@@ -16,21 +16,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from transferline.errors import InvalidInput, TransientError
+from transferline.errors import ConfigurationError, InvalidInput, TransientError
+from transferline.fetch import Fetcher
 from transferline.settings import Settings
 from transferline.store import Store, open_store
 from transferline_trainer import base_checkpoint
-from transferline_trainer.base_checkpoint import fetch_base
+from transferline_trainer.base_checkpoint import BaseCheckpoint, checkpoint_fetcher, fetch_base
+from transferline_trainer.settings import TrainerSettings
 
 A = np.arange(12, dtype=np.float32).reshape(3, 4)
 B = np.array([7, 8, 9], dtype=np.int64)
+LOOPBACK = ("127.0.0.0/8",)  # the test server's network, refused unless allowed
 PARAMS = b"task:\n  model:\n    num_classes: 5\n    anchor:\n      aspect_ratios: !!python/tuple [0.5, 1.0]\n"
 
 
 @dataclass
 class Server:
     base: str
-    routes: dict[str, bytes | int] = field(default_factory=dict)  # path -> body, or an HTTP status to answer
+    routes: dict[str, bytes | int | str] = field(default_factory=dict)  # path -> body, HTTP status, or redirect
     hits: list[str] = field(default_factory=list)
     delay: float = 0.0
 
@@ -48,7 +51,9 @@ def server() -> Iterator[Server]:
             time.sleep(state.delay)
             answer = state.routes.get(self.path.split("?")[0], 404)
             body = answer if isinstance(answer, bytes) else b"nope"
-            self.send_response(200 if isinstance(answer, bytes) else answer)
+            self.send_response(200 if isinstance(answer, bytes) else 302 if isinstance(answer, str) else answer)
+            if isinstance(answer, str):
+                self.send_header("Location", answer)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -111,6 +116,11 @@ def read_back(prefix: Path) -> tuple[np.ndarray, np.ndarray]:
     return reader.get_tensor("a/.ATTRIBUTES/VARIABLE_VALUE"), reader.get_tensor("b/.ATTRIBUTES/VARIABLE_VALUE")
 
 
+def fetch(source: str, store: Store, cache: Path, sha256: str | None = None, **limits: float) -> BaseCheckpoint:
+    """fetch_base with the loopback test server's network allowed."""
+    return fetch_base(source, store, cache, sha256, checkpoint_fetcher(LOOPBACK, **limits))
+
+
 def files_under(folder: Path) -> set[str]:
     return {str(path.relative_to(folder)) for path in folder.rglob("*")}
 
@@ -124,7 +134,7 @@ def test_url_is_fetched_once_checked_and_kept_in_the_store(
     url = server.url("/vision/retinanet.tar.gz?token=secret")
     digest = hashlib.sha256(archive).hexdigest()
 
-    base = fetch_base(url, store, tmp_path / "cache", sha256=digest)
+    base = fetch(url, store, tmp_path / "cache", sha256=digest)
 
     assert (base.source, base.sha256, base.num_classes) == (url, digest, 5)
     assert base.prefix.name == "ckpt-5" and base.prefix.is_relative_to(tmp_path / "cache" / digest)
@@ -135,11 +145,11 @@ def test_url_is_fetched_once_checked_and_kept_in_the_store(
     assert kept.key.endswith("/retinanet.tar.gz") and store.get_bytes(kept.key) == archive
     assert len(server.hits) == 1
 
-    again = fetch_base(url, store, tmp_path / "other-cache")  # a fresh worker: from the store, not the internet
+    again = fetch(url, store, tmp_path / "other-cache")  # a fresh worker: from the store, not the internet
     assert len(server.hits) == 1
     assert (again.sha256, again.num_classes) == (digest, 5)
     np.testing.assert_array_equal(read_back(again.prefix)[0], A)
-    assert fetch_base(url, store, tmp_path / "cache") == base  # extracted folder reused
+    assert fetch(url, store, tmp_path / "cache") == base  # extracted folder reused
 
 
 @pytest.mark.slow
@@ -151,7 +161,7 @@ def test_half_extracted_folder_is_redone(server: Server, store: Store, tmp_path:
     half.mkdir(parents=True)
     (half / "junk").write_bytes(b"left by a crash")
 
-    base = fetch_base(server.url("/c.tgz"), store, tmp_path / "cache", sha256=digest.upper())
+    base = fetch(server.url("/c.tgz"), store, tmp_path / "cache", sha256=digest.upper())
 
     assert base.num_classes is None and not (half / "junk").exists()
     np.testing.assert_array_equal(read_back(base.prefix)[1], B)
@@ -169,7 +179,7 @@ def test_zip_in_a_subfolder_with_several_checkpoints_uses_the_state_file(
     }
     server.routes["/m.zip"] = zipped(files)
 
-    base = fetch_base(server.url("/m.zip"), store, tmp_path / "cache")
+    base = fetch(server.url("/m.zip"), store, tmp_path / "cache")
 
     assert base.prefix.parts[-2:] == ("model", "ckpt-5") and base.num_classes == 5
 
@@ -181,7 +191,7 @@ def test_several_checkpoints_without_state_file_take_the_highest_step(
     files = {**renamed(ckpt, "ckpt-5", "ckpt-10"), **renamed(ckpt, "ckpt-5", "ckpt-9")}
     server.routes["/m.tar"] = tar_gz(files, "w")
 
-    assert fetch_base(server.url("/m.tar"), store, tmp_path / "cache").prefix.name == "ckpt-10"
+    assert fetch(server.url("/m.tar"), store, tmp_path / "cache").prefix.name == "ckpt-10"
 
 
 @pytest.mark.slow
@@ -192,12 +202,12 @@ def test_store_prefix_of_another_run(store: Store, tmp_path: Path, ckpt: dict[st
     store.put_bytes(run + "params.yaml", PARAMS)
     source = store.uri(run + "checkpoints/ckpt-5")
 
-    base = fetch_base(source, store, tmp_path / "cache")
+    base = fetch(source, store, tmp_path / "cache")
 
     assert base.sha256 == hashlib.sha256(ckpt["ckpt-5.index"]).hexdigest()
     assert (base.source, base.num_classes) == (source, 5)
     np.testing.assert_array_equal(read_back(base.prefix)[0], A)
-    assert fetch_base(source, store, tmp_path / "cache", sha256=base.sha256) == base
+    assert fetch(source, store, tmp_path / "cache", sha256=base.sha256) == base
 
 
 @pytest.mark.slow
@@ -205,7 +215,7 @@ def test_store_archive_object(store: Store, tmp_path: Path, ckpt: dict[str, byte
     archive = tar_gz(renamed(ckpt, "ckpt-5", "ckpt-5", "inner/"))
     store.put_bytes("uploads/base.tar.gz", archive)
 
-    base = fetch_base(store.uri("uploads/base.tar.gz"), store, tmp_path / "cache")
+    base = fetch(store.uri("uploads/base.tar.gz"), store, tmp_path / "cache")
 
     assert base.sha256 == hashlib.sha256(archive).hexdigest() and base.prefix.parent.name == "inner"
 
@@ -226,7 +236,7 @@ def test_damaged_data_file_is_invalid(
     server.routes["/d.tar.gz"] = tar_gz(files)
 
     with pytest.raises(InvalidInput, match="is not a TensorFlow checkpoint"):
-        fetch_base(server.url("/d.tar.gz"), store, tmp_path / "cache")
+        fetch(server.url("/d.tar.gz"), store, tmp_path / "cache")
     assert list(store.list("cache/")) == [] and files_under(tmp_path / "cache") == set()
 
 
@@ -234,7 +244,7 @@ def test_damaged_data_file_is_invalid(
 def test_client_error_is_invalid_and_hides_the_query(status: int, server: Server, store: Store, tmp_path: Path) -> None:
     server.routes["/gone.tar.gz"] = status
     with pytest.raises(InvalidInput) as caught:
-        fetch_base(server.url("/gone.tar.gz?X-Goog-Signature=secret"), store, tmp_path / "cache")
+        fetch(server.url("/gone.tar.gz?X-Goog-Signature=secret"), store, tmp_path / "cache")
     assert str(status) in str(caught.value) and server.url("/gone.tar.gz") in str(caught.value)
     assert "secret" not in str(caught.value)
 
@@ -243,22 +253,22 @@ def test_client_error_is_invalid_and_hides_the_query(status: int, server: Server
 def test_server_error_is_transient(status: int, server: Server, store: Store, tmp_path: Path) -> None:
     server.routes["/busy.tar.gz"] = status
     with pytest.raises(TransientError, match=str(status)):
-        fetch_base(server.url("/busy.tar.gz"), store, tmp_path / "cache")
+        fetch(server.url("/busy.tar.gz"), store, tmp_path / "cache")
 
 
 def test_timeout_and_refused_connection_are_transient(server: Server, store: Store, tmp_path: Path) -> None:
     server.routes["/slow.tar.gz"], server.delay = b"x", 1.0
-    with pytest.raises(TransientError, match="Timeout"):
-        fetch_base(server.url("/slow.tar.gz"), store, tmp_path / "cache", timeout=0.2)
-    with pytest.raises(TransientError, match="ConnectionError"):
-        fetch_base("http://127.0.0.1:9/x.tar.gz?t=secret", store, tmp_path / "cache")
+    with pytest.raises(TransientError, match=r"no whole answer within 0\.2 s"):
+        fetch(server.url("/slow.tar.gz"), store, tmp_path / "cache", deadline=0.2)
+    with pytest.raises(TransientError, match=r"failed: .*refused"):
+        fetch("http://127.0.0.1:9/x.tar.gz?t=secret", store, tmp_path / "cache")
 
 
 def test_checksum_mismatch_is_invalid_and_nothing_is_kept(server: Server, store: Store, tmp_path: Path) -> None:
     archive = tar_gz({"a.txt": b"a"})
     server.routes["/c.tar.gz"] = archive
     with pytest.raises(InvalidInput) as caught:
-        fetch_base(server.url("/c.tar.gz"), store, tmp_path / "cache", sha256="0" * 64)
+        fetch(server.url("/c.tar.gz"), store, tmp_path / "cache", sha256="0" * 64)
     assert hashlib.sha256(archive).hexdigest() in str(caught.value) and "0" * 64 in str(caught.value)
     assert list(store.list("cache/")) == [] and files_under(tmp_path / "cache") == set()
 
@@ -276,35 +286,64 @@ def test_garbage_and_unsafe_and_empty_archives_are_invalid(server: Server, store
         ("/empty.zip", "holds no \\*.index file"),
     ]:
         with pytest.raises(InvalidInput, match=f"is not a TensorFlow checkpoint: .*{why}"):
-            fetch_base(server.url(path), store, cache)
+            fetch(server.url(path), store, cache)
     assert files_under(tmp_path / "work") == {"cache"} and list(store.list("cache/")) == []
 
 
 def test_size_cap(server: Server, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(base_checkpoint, "MAX_ARCHIVE_BYTES", 10)
-    server.routes["/big.tar"] = b"x" * (base_checkpoint.CHUNK + 1)
-    with pytest.raises(InvalidInput, match="larger than the 10 bytes"):
-        fetch_base(server.url("/big.tar"), store, tmp_path / "cache")
+    server.routes["/big.tar"] = b"x" * 11
+    with pytest.raises(InvalidInput, match=r"too large: .*over the 10 bytes cap"):
+        fetch(server.url("/big.tar"), store, tmp_path / "cache")
 
 
 def test_sources_that_cannot_be_fetched(store: Store, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     with pytest.raises(InvalidInput, match="must be an http"):
-        fetch_base("ftp://example.com/a.tar.gz", store, cache)
+        fetch("ftp://example.com/a.tar.gz", store, cache)
     with pytest.raises(InvalidInput, match="must be an http"):
-        fetch_base("/local/ckpt-5", store, cache)
+        fetch("/local/ckpt-5", store, cache)
     with pytest.raises(InvalidInput, match="not an object of the filesystem store"):
-        fetch_base("file:///elsewhere/ckpt-5", store, cache)
+        fetch("file:///elsewhere/ckpt-5", store, cache)
     with pytest.raises(InvalidInput, match=r"has no jobs/j/ckpt-5\.index"):
-        fetch_base(store.uri("jobs/j/ckpt-5"), store, cache)
+        fetch(store.uri("jobs/j/ckpt-5"), store, cache)
     with pytest.raises(InvalidInput, match="does not exist in the store"):
-        fetch_base(store.uri("uploads/none.zip"), store, cache)
+        fetch(store.uri("uploads/none.zip"), store, cache)
     with pytest.raises(InvalidInput, match="not a sha256"):
-        fetch_base(store.uri("uploads/none.zip"), store, cache, sha256="abc")
+        fetch(store.uri("uploads/none.zip"), store, cache, sha256="abc")
 
 
 def test_store_prefix_without_data_files(store: Store, tmp_path: Path) -> None:
     store.put_bytes("jobs/j/ckpt-5.index", b"index")
     with pytest.raises(InvalidInput, match=r"no jobs/j/ckpt-5.data-\* objects"):
-        fetch_base(store.uri("jobs/j/ckpt-5"), store, tmp_path / "cache")
+        fetch(store.uri("jobs/j/ckpt-5"), store, tmp_path / "cache")
     assert files_under(tmp_path / "cache") == set()
+
+
+def test_private_addresses_are_refused_unless_allowed(server: Server, store: Store, tmp_path: Path) -> None:
+    """A URL given through the API cannot aim the trainer at internal hosts: the loopback server is refused by the
+    default fetcher before any request, and a redirect to a loopback address outside the allow-list is refused."""
+    server.routes["/base.tar.gz"] = tar_gz({"a.txt": b"a"})
+    with pytest.raises(InvalidInput, match="TRANSFERLINE_CHECKPOINT_ALLOW_NETWORKS") as caught:
+        fetch_base(server.url("/base.tar.gz?token=secret"), store, tmp_path / "cache")
+    assert "127.0.0.1 (loopback), not fetched" in str(caught.value) and "secret" not in str(caught.value)
+    assert server.hits == []
+
+    server.routes["/moved.tar.gz"] = server.url("/base.tar.gz").replace("127.0.0.1", "127.0.0.2")
+    only_the_server = checkpoint_fetcher(("127.0.0.1/32",))
+    with pytest.raises(InvalidInput, match=r"127\.0\.0\.2 \(loopback\), not fetched"):
+        fetch_base(server.url("/moved.tar.gz"), store, tmp_path / "cache", fetcher=only_the_server)
+    assert server.hits == ["/moved.tar.gz"] and list(store.list("cache/")) == []
+
+
+def test_settings_give_the_fetcher_its_allow_list_and_deadline() -> None:
+    variables = TrainerSettings.variables()
+    settings = TrainerSettings.from_env(
+        {variables["checkpoint_allow_networks"]: " 10.1.2.3/8, fd00::/8 ", variables["checkpoint_fetch_seconds"]: "9"}
+    )
+    assert settings.allow_networks == ("10.1.2.3/8", "fd00::/8") and settings.checkpoint_fetch_seconds == 9
+    fetcher = checkpoint_fetcher(settings.allow_networks, settings.checkpoint_fetch_seconds)
+    assert isinstance(fetcher, Fetcher) and fetcher.deadline == 9
+    assert [str(n) for n in fetcher.allow_networks] == ["10.0.0.0/8", "fd00::/8"]
+    with pytest.raises(ConfigurationError, match="TRANSFERLINE_CHECKPOINT_ALLOW_NETWORKS"):
+        TrainerSettings.from_env({"TRANSFERLINE_CHECKPOINT_ALLOW_NETWORKS": "the office"})
