@@ -11,7 +11,7 @@ from typing import Any
 
 from transferline import keys
 from transferline.errors import InvalidInput, WorkFailed
-from transferline.oneshot import LOCAL_JOB, run_stage
+from transferline.oneshot import LOCAL_JOB, run_stage, validated
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -47,7 +47,6 @@ def collect_command(args: argparse.Namespace) -> int:
 
 
 def _request(args: argparse.Namespace) -> Any:
-    from transferline.jobs import validated
     from transferline_collector.request import KEYLESS, CollectRequested
 
     if not args.query and not args.list:

@@ -12,7 +12,7 @@ from typing import Any
 
 from transferline import keys
 from transferline.errors import InvalidInput, WorkFailed
-from transferline.oneshot import LOCAL_JOB, run_stage
+from transferline.oneshot import LOCAL_JOB, run_stage, validated
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -76,7 +76,6 @@ def validate_command(args: argparse.Namespace) -> int:
 
 
 def _request(args: argparse.Namespace) -> Any:
-    from transferline.jobs import validated
     from transferline_converter.request import ConvertRequested
 
     fields = {

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from transferline import jobs, keys
-from transferline.oneshot import LOCAL_JOB, run_stage
-from transferline_recorder.request import RecordsRequested
+from transferline import keys
+from transferline.oneshot import LOCAL_JOB, run_stage, validated
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -26,6 +25,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def records_command(args: argparse.Namespace) -> int:
+    from transferline_recorder.request import RecordsRequested
     from transferline_recorder.stage import RecordsStage
 
     fields = {
@@ -36,7 +36,7 @@ def records_command(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "verify_pixels": args.verify_pixels,
     }
-    request = jobs.validated(RecordsRequested, fields)
+    request = validated(RecordsRequested, fields)
     inputs = {keys.labels(LOCAL_JOB): args.labels, keys.images(LOCAL_JOB): args.images}
     counters = run_stage(RecordsStage(), request, inputs, keys.records(LOCAL_JOB), args.out).counters
     for split in keys.SPLITS:

@@ -7,9 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
-from transferline import jobs, keys
-from transferline.oneshot import LOCAL_JOB, run_stage
-from transferline_trainer.request import TrainRequested
+from transferline import keys
+from transferline.oneshot import LOCAL_JOB, run_stage, validated
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,9 +22,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def train_command(args: argparse.Namespace) -> int:
+    from transferline.jobs import parse_assignments
+    from transferline_trainer.request import TrainRequested
     from transferline_trainer.stage import TrainStage
 
-    request = jobs.validated(TrainRequested, jobs.parse_assignments(args.set))
+    request = validated(TrainRequested, parse_assignments(args.set))
     inputs = {keys.records(LOCAL_JOB): args.records, keys.labels(LOCAL_JOB): args.labels}
     inputs[keys.images(LOCAL_JOB)] = args.images
     output = keys.model(LOCAL_JOB, request.run)

@@ -7,7 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
@@ -20,7 +20,6 @@ from transferline.stages import request_model
 from transferline.store import ObjectInfo, Store
 
 SOURCE = "transferline/cli"
-RequestT = TypeVar("RequestT", bound=StageRequest)
 
 
 def new_job_id() -> str:
@@ -120,15 +119,6 @@ def wait_for(store: Store, job_id: str, stages: list[str], since: datetime, time
                 return Outcome(stage, found.state, found.error)
         time.sleep(0.2)
     return None
-
-
-def validated(model: type[RequestT], fields: dict[str, Any]) -> RequestT:
-    """A request model from command-line fields; the first problem becomes InvalidInput naming its field."""
-    try:
-        return model.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidInput(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:

@@ -9,6 +9,9 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from transferline.errors import InvalidInput
 from transferline.payloads import StageRequest
@@ -19,6 +22,7 @@ from transferline.store.filesystem import FilesystemStore, Mount
 LOCAL_JOB = "local"  # the job id of a one-shot run; no artifact depends on it
 WORKSPACE = ".transferline"  # inside --out: scratch and the store root for keys nothing is mounted at
 Progress = Callable[[int, "int | None", str, dict[str, float]], None]
+RequestT = TypeVar("RequestT", bound=StageRequest)
 
 log = logging.getLogger("transferline.oneshot")
 
@@ -63,6 +67,15 @@ def run_stage(
         return stage.handle(request, context)
     except InvalidInput as exc:  # name the user's own files, not the keys they were mounted at
         raise type(exc)(_local_names(str(exc), mounts)) from None
+
+
+def validated(model: type[RequestT], fields: dict[str, Any]) -> RequestT:
+    """A request model from command-line fields; the first problem becomes InvalidInput naming its field."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInput(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
 
 
 def _local_names(text: str, mounts: Mapping[str, Mount]) -> str:
