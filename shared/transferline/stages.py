@@ -16,7 +16,6 @@ from transferline.payloads import StageRequest
 from transferline.stage import Stage
 
 STAGES_GROUP = "transferline.stages"
-COMMANDS_GROUP = "transferline.commands"
 SETTINGS_GROUP = "transferline.settings"  # settings of services that are not stages (the gateway)
 
 
