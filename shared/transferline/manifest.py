@@ -1,7 +1,8 @@
 """The image manifest (`images/manifest.jsonl`): one line per stored image. The downloader writes it; the
 converter and recorder read it, so an image's size and perceptual hash are learnt once, when it is stored.
-Loading this module loads Pillow alone: the downloader's decoder processes use `read_header` and
-`perceptual_hash` without the contracts' models (pydantic and the store load with `read_manifest`/`add_images`)."""
+Loading this module loads nothing heavy: Pillow loads with the first image read (a conversion without images never
+needs it), and pydantic and the store with `read_manifest`/`add_images` (the downloader's decoder processes use
+`read_header` and `perceptual_hash` without the contracts' models)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from PIL import Image, UnidentifiedImageError
-
 from transferline import keys
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from transferline.contracts import ImageRecord
     from transferline.store import Store
 
@@ -31,6 +32,8 @@ class ImageHeader:
 
 def read_header(stream: IO[bytes]) -> ImageHeader | None:
     """Size and format from the image header alone (no pixel decoding); None when it is not an image."""
+    from PIL import Image, UnidentifiedImageError
+
     with stream:
         try:
             with Image.open(stream) as image:

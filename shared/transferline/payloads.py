@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 class Payload(BaseModel):
     """Every payload rejects unknown fields, so a typo is an error instead of a silent default."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validators are built on first use, not at import: a process uses a few of the payload and artifact models
+    # (a one-shot command: its request), and building all of them would be most of its start-up.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     VERSION: ClassVar[int] = 1
 
 
