@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from math import floor
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from transferline.errors import InvalidInput
 from transferline_converter.coco_categories import coco_id
-from transferline_converter.dataset import LabeledImage, Problems, Severity, Shape
+from transferline_converter.dataset import LabeledImage, PlainBoxes, Problems, Severity, Shape
 from transferline_converter.geometry import Annotation, ShapeError, from_box, from_mask, from_polygons
 from transferline_converter.images import ImageIndex, Match, StoredImage
 from transferline_converter.masks import MaskSource
@@ -59,57 +60,52 @@ class _Builder:
         if image is None:
             self.counters["rows_dropped"] += 1
             return
-        if not row.shapes:
+        boxes = row.boxes  # read before row.shapes, which makes them Shapes
+        if not (boxes.items if boxes else row.shapes):
             self.problems.info("image-unlabeled", "no objects: kept as a background image", row.where)
         scale = _scale(row, image)
-        if scale is None:
-            self._add_shapes(row.shapes, image)
-        else:
+        if scale is not None:
             for shape in row.shapes:
                 self._add_shape(shape, image, scale)
+        elif boxes is not None:
+            self._add_boxes(boxes, image)
+        else:
+            self._add_shapes(row.shapes, image)
 
     def _add_shapes(self, shapes: list[Shape], image: dict[str, Any]) -> None:
         """`_add_shape` of each, with the usual object of a large export, a pixel box wholly inside its image of a
-        class kept before, added in this loop as from_box and _annotation would add it (the same dict, without their
-        intermediate objects and calls); any other object takes `_add_shape`."""
+        class kept before, added by `_inside_box`; any other object takes `_add_shape`."""
         width, height, image_id, kept = image["width"], image["height"], image["id"], self.kept
-        annotations, classes = self.annotations, self.annotation_classes
         for shape in shapes:
             box, name = shape.box, kept.get(shape.category)
-            if box is None or name is None or shape.kind != "box" or shape.frame != "top-left":
-                self._add_shape(shape, image, None)
-                continue
-            x, y, w, h = box
-            right, bottom = x + w, y + h
-            if not (w > 0 and h > 0 and x >= 0 and y >= 0 and right <= width and bottom <= height):
+            entry = None
+            if name is not None and box is not None and shape.kind == "box" and shape.frame == "top-left":
+                entry = _inside_box(len(self.annotations) + 1, image_id, box, width, height, int(shape.iscrowd))
+            if entry is None:
                 self._add_shape(shape, image, None)  # clipped, dropped or refused there
                 continue
-            w, h = right - x, bottom - y  # as from_box measures the clipped box: not always the drawn w, h to the bit
-            if w <= 0 or h <= 0:  # a width that vanishes beside x (1 + 1e-64 is 1): from_box says what is wrong
-                self._add_shape(shape, image, None)
-                continue
-            area = w * h
-            # _tidy of each, spelled out (five calls a box): whole numbers as ints, others rounded to 0.001 px
-            ix, iy, iw, ih, ia = int(x), int(y), int(w), int(h), int(area)
-            entry: dict[str, Any] = {
-                "id": len(annotations) + 1,
-                "image_id": image_id,
-                "bbox": [
-                    ix if ix == x else round(x, 3),
-                    iy if iy == y else round(y, 3),
-                    iw if iw == w else round(w, 3),
-                    ih if ih == h else round(h, 3),
-                ],
-                "area": ia if ia == area else round(area, 3),
-                "iscrowd": int(shape.iscrowd),
-            }
             if shape.attributes:
                 entry["attributes"] = shape.attributes
-            annotations.append(entry)
-            classes.append(name)
-            if name not in self.used:
-                self.used.add(name)
-                self.classes.append(name)
+            self._keep(entry, name)  # type: ignore[arg-type]  # not None: a class kept before
+
+    def _add_boxes(self, boxes: PlainBoxes, image: dict[str, Any]) -> None:
+        """`_add_shapes` of a row's plain boxes, read as they are kept: a box's Shape is made only for `_add_shape`."""
+        width, height, image_id, kept = image["width"], image["height"], image["id"], self.kept
+        for index, (category, box) in enumerate(boxes.items):
+            name = kept.get(category)
+            entry = None if name is None else _inside_box(len(self.annotations) + 1, image_id, box, width, height, 0)
+            if entry is None:
+                self._add_shape(boxes.shape(index), image, None)
+                continue
+            self._keep(entry, name)  # type: ignore[arg-type]  # not None: a class kept before
+
+    def _keep(self, annotation: dict[str, Any], name: str) -> None:
+        """Add the annotation, of class `name` (its category id is set once every class is known)."""
+        self.annotations.append(annotation)
+        self.annotation_classes.append(name)
+        if name not in self.used:
+            self.used.add(name)
+            self.classes.append(name)
 
     def _image_entry(self, row: LabeledImage) -> dict[str, Any] | None:
         # With no stored images and none required, nothing can match: the export's names and sizes stand.
@@ -154,11 +150,7 @@ class _Builder:
             self.problems.warning("out-of-bounds", "shape left the image; clipped to its edges", shape.where)
         for code, message in annotation.notes:
             self.problems.warning(code, message, shape.where)
-        if name not in self.used:
-            self.used.add(name)
-            self.classes.append(name)
-        self.annotations.append(_annotation(len(self.annotations) + 1, image["id"], annotation, shape))
-        self.annotation_classes.append(name)
+        self._keep(_annotation(len(self.annotations) + 1, image["id"], annotation, shape), name)
 
     def _class_name(self, shape: Shape) -> str | None:
         name = self.names.get(shape.category)
@@ -241,6 +233,37 @@ def _annotation(number: int, image_id: int, shape: Annotation, source: Shape) ->
     if source.attributes:
         entry["attributes"] = source.attributes
     return entry
+
+
+def _inside_box(
+    number: int, image_id: int, box: tuple[float, float, float, float], width: int, height: int, iscrowd: int
+) -> dict[str, Any] | None:
+    """The annotation of a pixel box (x, y, w, h) wholly inside its image, as from_box and _annotation make it,
+    without their intermediate objects and calls (the usual object of a large export); None for any other box,
+    which `_add_shape` clips, drops or refuses."""
+    x, y, w, h = box
+    right, bottom = x + w, y + h
+    if not (w > 0 and h > 0 and x >= 0 and y >= 0 and right <= width and bottom <= height):
+        return None
+    w, h = right - x, bottom - y  # as from_box measures the clipped box: not always the drawn w, h to the bit
+    if w <= 0 or h <= 0:  # a width that vanishes beside x (1 + 1e-64 is 1): from_box says what is wrong
+        return None
+    area = w * h
+    # _tidy of each, spelled out (five calls a box): whole numbers as ints, others rounded to 0.001 px; floor is
+    # int here, all five being positive or 0, and a third of int's time
+    ix, iy, iw, ih, ia = floor(x), floor(y), floor(w), floor(h), floor(area)
+    return {
+        "id": number,
+        "image_id": image_id,
+        "bbox": [
+            ix if ix == x else round(x, 3),
+            iy if iy == y else round(y, 3),
+            iw if iw == w else round(w, 3),
+            ih if ih == h else round(h, 3),
+        ],
+        "area": ia if ia == area else round(area, 3),
+        "iscrowd": iscrowd,
+    }
 
 
 def _tidy(value: float) -> float:

@@ -7,6 +7,7 @@ bottom-left, or normalised to [0, 1]); `build` turns them into COCO pixels once 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -109,17 +110,73 @@ class ImageIds:
     file_name: str | None = None
 
 
-@dataclass(slots=True)  # one per row of a large export: no __dict__ each
-class LabeledImage:
-    """One data row: an image, the size the export declares (if any), its shapes and row-level answers."""
+@dataclass(frozen=True, slots=True)
+class PlainBoxes:
+    """A row's objects when every one is a plain box: pixels from the top-left, a class, no answers, not crowd.
+    Kept as (class, (x, y, w, h)) with one function for their places (a large export has tens of thousands, and a
+    Shape and a Where each cost more than reading one): the build reads them as they are, and `shape(i)` is the
+    Shape the checked reading makes of box i, for a box with something to say and for whoever reads the shapes."""
 
-    where: Where
-    ids: ImageIds
-    width: int | None = None
-    height: int | None = None
-    shapes: list[Shape] = field(default_factory=list)
-    skipped: bool = False
-    attributes: dict[str, Any] = field(default_factory=dict)
+    items: list[tuple[str, tuple[float, float, float, float]]]
+    where_of: Callable[[int], Where]  # box i's Where, made only when asked for
+
+    def shape(self, index: int) -> Shape:
+        category, box = self.items[index]
+        return Shape(category, "box", self.where_of(index), box=box)
+
+
+class LabeledImage:
+    """One data row: an image, the size the export declares (if any), its shapes and row-level answers.
+
+    A reader may give a row of plain boxes as `boxes` rather than `shapes`; reading `shapes` makes them Shapes
+    (once), so only the build, which reads `boxes` first, takes them compact. One per row of a large export:
+    slots, no __dict__ each."""
+
+    __slots__ = ("_shapes", "attributes", "boxes", "height", "ids", "skipped", "where", "width")
+
+    def __init__(  # the fields, as a dataclass takes them
+        self,
+        where: Where,
+        ids: ImageIds,
+        width: int | None = None,
+        height: int | None = None,
+        shapes: list[Shape] | None = None,
+        skipped: bool = False,
+        attributes: dict[str, Any] | None = None,
+        boxes: PlainBoxes | None = None,
+    ) -> None:
+        self.where, self.ids, self.width, self.height = where, ids, width, height
+        self._shapes = [] if shapes is None else shapes
+        self.skipped, self.boxes = skipped, boxes
+        self.attributes = {} if attributes is None else attributes
+
+    @property
+    def shapes(self) -> list[Shape]:
+        if self.boxes is not None:
+            boxes, self.boxes = self.boxes, None
+            self._shapes[:0] = [boxes.shape(index) for index in range(len(boxes.items))]
+        return self._shapes
+
+    @shapes.setter
+    def shapes(self, shapes: list[Shape]) -> None:
+        self._shapes, self.boxes = shapes, None
+
+    def categories(self) -> list[str]:
+        """Each shape's class, in order, without making plain boxes Shapes."""
+        boxes = [item[0] for item in self.boxes.items] if self.boxes is not None else []
+        return boxes + [shape.category for shape in self._shapes]
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.where, self.ids, self.width, self.height, self.shapes, self.skipped, self.attributes)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is LabeledImage and self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it was
+
+    def __repr__(self) -> str:
+        names = ("where", "ids", "width", "height", "shapes", "skipped", "attributes")
+        return f"LabeledImage({', '.join(f'{n}={v!r}' for n, v in zip(names, self._fields(), strict=True))})"
 
 
 @dataclass(frozen=True)

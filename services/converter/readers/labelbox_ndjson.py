@@ -11,12 +11,14 @@ from transferline_converter.dataset import ImageIds, LabeledImage, MaskRef, Prob
 from transferline_converter.readers import ReadOptions
 from transferline_converter.readers.common import (
     MAX_LINE_BYTES,
+    NOT_JSON,
     RowError,
     answers,
     field,
     json_kind,
-    json_lines,
     loads,
+    loads_line,
+    ndjson_lines,
     optional,
     url_file_name,
     xy_points,
@@ -28,7 +30,7 @@ from transferline_converter.readers.labelbox_legacy import (
     point_shape,
     tlhw_box,
 )
-from transferline_converter.readers.labelbox_plain import plain_box, plain_row
+from transferline_converter.readers.labelbox_plain import plain_row
 from transferline_converter.sources import ExportSource
 
 FORMAT = "labelbox-ndjson"
@@ -62,14 +64,16 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
     file = source.one_file("Labelbox NDJSON export", *SUFFIXES)
     start = len(problems.items)
     images: list[LabeledImage] = []
-    for where, value in json_lines(file, problems):
+    for where, line in ndjson_lines(file, problems):
         try:
-            images.append(plain_row(value, where, problems, _object) or _row(value, where, problems))
+            images.append(plain_row(line, where) or _row(loads_line(line), where, problems))
         except RowError as err:
             err.record(problems)
+        except NOT_JSON as exc:
+            problems.error("malformed-row", f"not a JSON object: {exc}", where)
     if not images:
         raise InvalidInput(f"{file.name}: no data row could be read{first_problem(problems, start)}")
-    categories = list(dict.fromkeys(shape.category for image in images for shape in image.shapes))
+    categories = list(dict.fromkeys(category for image in images for category in image.categories()))
     return ReadResult(FORMAT, images, categories, _name_rows(images))
 
 
@@ -179,10 +183,6 @@ def _read_label(label: dict[str, Any], where: Where, image: LabeledImage, proble
 
 
 def _object(obj: Any, where: Where, problems: Problems) -> Shape:
-    # Most objects of a large export are plain boxes: read in one go, as the checked reading below would read them.
-    plain = plain_box(obj)
-    if plain is not None:
-        return Shape(plain[0], "box", where.at("bounding_box"), box=plain[1])
     if not isinstance(obj, dict):
         raise RowError(where, f"expected an object, got {json_kind(obj)}")
     category = _name(obj, where, "empty-class")
