@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+from typing import TYPE_CHECKING
 
-from transferline.settings import Settings
+if TYPE_CHECKING:
+    from transferline.settings import Settings
 
 METRICS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 

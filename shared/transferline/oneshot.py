@@ -9,20 +9,19 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from transferline.errors import InvalidInput
-from transferline.payloads import StageRequest
-from transferline.settings import Settings
-from transferline.stage import Stage, StageContext, StageResult
-from transferline.store.filesystem import FilesystemStore, Mount
+
+if TYPE_CHECKING:
+    from transferline.payloads import StageRequest
+    from transferline.stage import Stage, StageResult
+    from transferline.store.filesystem import Mount
 
 LOCAL_JOB = "local"  # the job id of a one-shot run; no artifact depends on it
 WORKSPACE = ".transferline"  # inside --out: scratch and the store root for keys nothing is mounted at
 Progress = Callable[[int, "int | None", str, dict[str, float]], None]
-RequestT = TypeVar("RequestT", bound=StageRequest)
+RequestT = TypeVar("RequestT", bound="StageRequest")
 
 log = logging.getLogger("transferline.oneshot")
 
@@ -39,6 +38,12 @@ def run_stage(
     """`handle(request)` with `inputs` (key or prefix -> local path) mounted and `out` at `output_prefix`;
     `outputs` mounts more keys writable, for a command whose folder is laid out unlike the store (the downloader's
     DIR/manifest.jsonl beside DIR/images/)."""
+    # Imported here, not above: every service's CLI module imports this one when `transferline` builds its parser,
+    # and pydantic, pydantic-settings and the store are for running a stage, not for `--help` or a usage error.
+    from transferline.settings import Settings
+    from transferline.stage import StageContext
+    from transferline.store.filesystem import FilesystemStore, Mount
+
     for at, path in inputs.items():
         if not path.exists():
             raise InvalidInput(f"cannot read {path}: no such file or folder")
@@ -71,6 +76,8 @@ def run_stage(
 
 def validated(model: type[RequestT], fields: dict[str, Any]) -> RequestT:
     """A request model from command-line fields; the first problem becomes InvalidInput naming its field."""
+    from pydantic import ValidationError  # loaded with `model` already; deferred for the reason run_stage gives
+
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
