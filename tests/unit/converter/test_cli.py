@@ -9,12 +9,31 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.exports import labelbox_json, yolo
+from tests.support.exports import labelbox_json, labelbox_ndjson, yolo
 from tests.support.files import write_files
 from tests.support.labels import make_dataset, truth_coco
 from transferline.cli import EXIT_FAILED, EXIT_USAGE, main
 
 REPO = Path(__file__).resolve().parents[3]
+# What `transferline convert` has no use for: the job, event and bus machinery of the platform's own commands, the
+# stack's clients, the other services' libraries, and Pillow while no images are given.
+NOT_FOR_CONVERT = (
+    "transferline.commands",
+    "transferline.events",
+    "transferline.jobs",
+    "transferline.plans",
+    "transferline.jobview",
+    "transferline.status",
+    "transferline.bus",
+    "transferline.runner",
+    "kafka",
+    "boto3",
+    "botocore",
+    "prometheus_client",
+    "flask",
+    "tensorflow",
+    "PIL",
+)
 
 
 def test_convert_writes_coco_splits_and_report(tmp_path: Path, capsys) -> None:
@@ -115,3 +134,20 @@ def test_the_installed_command_shows_no_traceback_on_a_truncated_export(tmp_path
     assert found.returncode == EXIT_USAGE
     assert "export.json is not valid JSON" in found.stderr and "line 1 column" in found.stderr
     assert "Traceback" not in found.stderr
+
+
+def test_convert_imports_only_what_converting_needs(tmp_path: Path) -> None:
+    """Every service's CLI module is loaded to build the parser; nothing else of theirs, nor any NOT_FOR_CONVERT."""
+    export = write_files(tmp_path / "export", labelbox_ndjson.write(make_dataset(seed=3, images=4)))
+    command = ["convert", str(export / labelbox_ndjson.FILE_NAME), "--out", str(tmp_path / "out")]
+    code = f"import json, sys; from transferline.cli import main; print(json.dumps([main({command}), [*sys.modules]]))"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    exit_code, loaded = json.loads(found.stdout.splitlines()[-1])
+    assert exit_code == 0, found.stderr
+    assert [name for name in loaded if _within(name, NOT_FOR_CONVERT)] == []
+    others = [name for name in loaded if name.startswith("transferline_") and "converter" not in name]
+    assert others and all(name.count(".") == 0 or name.endswith(".cli") for name in others), others
+
+
+def _within(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == package or name.startswith(package + ".") for package in packages)

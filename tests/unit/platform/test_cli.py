@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -150,3 +152,14 @@ def _requests(settings: Settings, topic: str) -> list[dict]:
         return [json.loads(message.value) for message in consumer.poll(1.0, max_messages=10)]
     finally:
         bus.close()
+
+
+def test_building_the_parser_imports_no_stage_machinery() -> None:
+    """`transferline --help` and a usage error load every service's CLI module, but pydantic, the settings and the
+    store only load when a command runs."""
+    code = "import json, sys; from transferline.cli import _parser; _parser(); print(json.dumps([*sys.modules]))"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = json.loads(found.stdout)
+    assert "transferline_converter.cli" in loaded and "transferline_gateway.cli" in loaded
+    running = ("pydantic", "transferline.settings", "transferline.store")
+    assert [name for name in loaded if name.startswith(running)] == []
