@@ -81,12 +81,12 @@ class _Builder:
             entry = None
             if name is not None and box is not None and shape.kind == "box" and shape.frame == "top-left":
                 entry = _inside_box(len(self.annotations) + 1, image_id, box, width, height, int(shape.iscrowd))
-            if entry is None:
+            if name is None or entry is None:
                 self._add_shape(shape, image, None)  # clipped, dropped or refused there
                 continue
             if shape.attributes:
                 entry["attributes"] = shape.attributes
-            self._keep(entry, name)  # type: ignore[arg-type]  # not None: a class kept before
+            self._keep(entry, name)
 
     def _add_boxes(self, boxes: PlainBoxes, image: dict[str, Any]) -> None:
         """`_add_shapes` of a row's plain boxes, read as they are kept: a box's Shape is made only for `_add_shape`."""
@@ -94,10 +94,10 @@ class _Builder:
         for index, (category, box) in enumerate(boxes.items):
             name = kept.get(category)
             entry = None if name is None else _inside_box(len(self.annotations) + 1, image_id, box, width, height, 0)
-            if entry is None:
+            if name is None or entry is None:
                 self._add_shape(boxes.shape(index), image, None)
                 continue
-            self._keep(entry, name)  # type: ignore[arg-type]  # not None: a class kept before
+            self._keep(entry, name)
 
     def _keep(self, annotation: dict[str, Any], name: str) -> None:
         """Add the annotation, of class `name` (its category id is set once every class is known)."""

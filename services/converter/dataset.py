@@ -157,13 +157,9 @@ class LabeledImage:
             self._shapes[:0] = [boxes.shape(index) for index in range(len(boxes.items))]
         return self._shapes
 
-    @shapes.setter
-    def shapes(self, shapes: list[Shape]) -> None:
-        self._shapes, self.boxes = shapes, None
-
     def categories(self) -> list[str]:
         """Each shape's class, in order, without making plain boxes Shapes."""
-        boxes = [item[0] for item in self.boxes.items] if self.boxes is not None else []
+        boxes = [category for category, _ in self.boxes.items] if self.boxes is not None else []
         return boxes + [shape.category for shape in self._shapes]
 
     def _fields(self) -> tuple[Any, ...]:
@@ -171,8 +167,6 @@ class LabeledImage:
 
     def __eq__(self, other: object) -> bool:
         return type(other) is LabeledImage and self._fields() == other._fields()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it was
 
     def __repr__(self) -> str:
         names = ("where", "ids", "width", "height", "shapes", "skipped", "attributes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from itertools import chain
 from typing import Any
 
 from transferline.errors import InvalidInput
@@ -73,7 +74,7 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
             problems.error("malformed-row", f"not a JSON object: {exc}", where)
     if not images:
         raise InvalidInput(f"{file.name}: no data row could be read{first_problem(problems, start)}")
-    categories = list(dict.fromkeys(category for image in images for category in image.categories()))
+    categories = list(dict.fromkeys(chain.from_iterable(image.categories() for image in images)))
     return ReadResult(FORMAT, images, categories, _name_rows(images))
 
 

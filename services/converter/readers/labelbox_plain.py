@@ -94,8 +94,8 @@ def plain_row(line: bytes, where: Where) -> LabeledImage | None:
 
 
 def _utf8(line: bytes) -> bool:
-    """Whether the line is UTF-8 throughout: msgspec does not look inside the strings it skips, which the checked
-    reading refuses when they are not."""
+    """Whether the line is UTF-8 throughout: msgspec does not check the strings it skips, and the checked reading
+    refuses a line that is not."""
     try:
         line.decode()
     except UnicodeDecodeError:
@@ -104,6 +104,7 @@ def _utf8(line: bytes) -> bool:
 
 
 def _image(row: _Row, where: Where) -> LabeledImage | None:
+    """The decoded row as the checked reading reads it; None where what the types cannot say makes it unusual."""
     data_row, media = row.data_row, row.media_attributes or _NO_MEDIA
     ids = ImageIds(global_key=data_row.global_key, url=data_row.row_data, external_id=data_row.external_id)
     if not (ids.global_key or ids.url or ids.external_id) or (media.mime_type or "").startswith("video/"):

@@ -328,11 +328,11 @@ BOXES = st.lists(
 def _built(items: list[Any], compact: bool, stored: tuple[int, int] | None, options: BuildOptions) -> Any:
     where = Where("line 1 (data row d)")
     boxes = PlainBoxes([(name, tuple(map(float, box))) for name, box in items], lambda i: where.at(f"b[{i}]"))
-    image = LabeledImage(where, ImageIds(external_id="a.jpg", file_name="a.jpg"), 640, 480)
+    ids = ImageIds(external_id="a.jpg", file_name="a.jpg")
     if compact:
-        image.boxes = boxes
+        image = LabeledImage(where, ids, 640, 480, boxes=boxes)
     else:
-        image.shapes = [boxes.shape(index) for index in range(len(items))]
+        image = LabeledImage(where, ids, 640, 480, shapes=[boxes.shape(index) for index in range(len(items))])
     index = ImageIndex([StoredImage("a.jpg", *stored, read=bytes)] if stored else [])
     problems = Problems()
     built = build([image], ["person"], index, MaskSource(), options, problems)
