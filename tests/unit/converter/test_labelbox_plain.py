@@ -151,6 +151,8 @@ CASES = [
     (f"{BOX}.left", 2**64 + 1),
     (f"{BOX}.left", 10**400),
     (f"{BOX}.left", -1e308),
+    (f"{BOX}.left", 1.7e308),  # with the next, a box whose sum is past a float's range
+    (f"{BOX}.width", 1.7e308),
     (f"{BOX}.width", ...),
     (f"{BOX}.extra", 1),
     (BOX, ...),
