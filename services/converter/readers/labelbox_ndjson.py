@@ -66,7 +66,7 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
     start = len(problems.items)
     images: list[LabeledImage] = []
     for where, line in ndjson_lines(file, problems):
-        try:
+        try:  # the usual row in one step; any other parsed and read field by field, saying what is off
             images.append(plain_row(line, where) or _row(loads_line(line), where, problems))
         except RowError as err:
             err.record(problems)
