@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 class Payload(BaseModel):
     """Every payload rejects unknown fields, so a typo is an error instead of a silent default."""
 
-    # Validators are built on first use, not at import: a process uses a few of the payload and artifact models
-    # (a one-shot command: its request), and building them all would add tens of milliseconds to its start-up.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # Built at import, not deferred (defer_build): with pydantic 2.13, threads that first use a deferred model at
+    # once may validate with its parent's validator (StageProgress checked as StageOutcome), pydantic PR #13438.
+    model_config = ConfigDict(extra="forbid", frozen=True)
     VERSION: ClassVar[int] = 1
 
 
