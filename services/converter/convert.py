@@ -47,7 +47,7 @@ class ConvertOptions:
 @dataclass
 class Conversion:
     coco: dict[str, Any]
-    splits: dict[str, dict[str, Any]]
+    split_ids: dict[str, list[int]]  # image ids per split; the split files are written from these and `coco`
     report: dict[str, Any]
     report_text: str
     counters: dict[str, float]
@@ -104,9 +104,8 @@ def _convert(
     report = make_report(built.coco, split_ids, problems, facts)
     counters = {**built.counters, "errors": problems.count("error"), "warnings": problems.count("warning")}
     counters.update({f"images_{name}": len(ids) for name, ids in split_ids.items()})
-    splits = {name: subset(built.coco, ids) for name, ids in split_ids.items()}
     failure = _failure(problems, built, options.max_error_fraction, exports)
-    return Conversion(built.coco, splits, report, render(report), counters, failure)
+    return Conversion(built.coco, split_ids, report, render(report), counters, failure)
 
 
 def _read_all(
@@ -129,16 +128,6 @@ def _handed_over(results: list[ReadResult]) -> Iterator[LabeledImage]:
         rows.reverse()  # popped from the end, in the export's order
         while rows:
             yield rows.pop()
-
-
-def subset(coco: dict[str, Any], image_ids: list[int]) -> dict[str, Any]:
-    """The images given and their annotations; every category is kept so ids agree across splits."""
-    chosen = set(image_ids)
-    return {
-        "images": [image for image in coco["images"] if image["id"] in chosen],
-        "annotations": [a for a in coco["annotations"] if a["image_id"] in chosen],
-        "categories": coco["categories"],
-    }
 
 
 def _groups(built: Built, plan: SplitPlan) -> list[int]:

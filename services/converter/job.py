@@ -10,7 +10,7 @@ from transferline.errors import InvalidInput, WorkFailed
 from transferline.manifest import read_manifest
 from transferline.stage import StageContext, StageResult
 from transferline.store import Store
-from transferline_converter.coco_json import encode, stream
+from transferline_converter.coco_json import CocoText, encode
 from transferline_converter.convert import Conversion, ConvertOptions, collector_paused, convert
 from transferline_converter.images import index_store
 from transferline_converter.masks import MaskSource
@@ -80,10 +80,11 @@ def _load_json(store: Store, job: str, name: str) -> Any:
 def _write(store: Store, job: str, conversion: Conversion) -> dict[str, str]:
     """COCO and its splits first, the report last (it describes them)."""
     outputs = {"coco": keys.coco(job)}
-    store.put_stream(outputs["coco"], stream(conversion.coco), JSON)
-    for split, coco in conversion.splits.items():
+    text = CocoText(conversion.coco, conversion.split_ids)
+    store.put_stream(outputs["coco"], text.stream(), JSON)
+    for split in conversion.split_ids:
         outputs[f"coco_{split}"] = keys.coco(job, split)
-        store.put_stream(outputs[f"coco_{split}"], stream(coco), JSON)
+        store.put_stream(outputs[f"coco_{split}"], text.stream(split), JSON)
     outputs["report"] = keys.label_report(job)
     store.put_bytes(outputs["report"], encode(conversion.report), JSON)
     outputs["report_text"] = keys.label_report_text(job)

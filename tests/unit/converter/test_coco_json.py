@@ -1,17 +1,19 @@
-"""COCO text as orjson encodes it is the text json.dumps writes, for the dataset and each split, however the stream
-of it is read, and for the values orjson would spell otherwise."""
+"""COCO text as orjson encodes it is the text json.dumps writes, for the dataset and each split (written from one
+encoding of the dataset's items), however the stream of it is read, and for the values orjson would spell
+otherwise."""
 
 from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import pytest
 
 from bench import labelbox_v2
 from transferline_converter import coco_json
 from transferline_converter.build import BuildOptions
-from transferline_converter.coco_json import encode, stream
+from transferline_converter.coco_json import CocoText, encode
 from transferline_converter.convert import ConvertOptions, convert
 from transferline_converter.images import ImageIndex
 from transferline_converter.masks import MaskSource
@@ -22,14 +24,39 @@ def dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def subset(coco: dict[str, Any], image_ids: list[int]) -> dict[str, Any]:
+    """A split's COCO as the split files held it when each was its own dict, encoded on its own."""
+    chosen = set(image_ids)
+    return {
+        "images": [image for image in coco["images"] if image["id"] in chosen],
+        "annotations": [a for a in coco["annotations"] if a["image_id"] in chosen],
+        "categories": coco["categories"],
+    }
+
+
 def test_the_dataset_and_its_splits_read_as_json_dumps_writes_them(monkeypatch):
-    monkeypatch.setattr(coco_json, "BATCH", 1000)  # several pieces per list
+    monkeypatch.setattr(coco_json, "BATCH", 1000)  # long runs of one split are cut
+    monkeypatch.setattr(coco_json, "CHUNK", 1 << 16)  # several pieces per file
     export = labelbox_v2.export(copies=20)
     source = ExportSource("export", [ExportFile("export-result.ndjson", export.data)])
     result = convert([source], ImageIndex([]), MaskSource(), ConvertOptions(build=BuildOptions(require_images=False)))
-    for coco in [result.coco, *result.splits.values()]:
-        assert stream(coco).read().decode() == dumps(coco)
-    assert len(json.loads(stream(result.coco).read())["annotations"]) == export.boxes
+    text = CocoText(result.coco, result.split_ids)
+    assert text.stream().read().decode() == dumps(result.coco)
+    for split, ids in result.split_ids.items():
+        assert text.stream(split).read().decode() == dumps(subset(result.coco, ids))
+    assert len(json.loads(text.stream().read())["annotations"]) == export.boxes
+
+
+def test_a_run_json_must_write_is_json_s_alone_and_an_item_in_no_split_is_in_the_dataset_only():
+    images = [{"id": n, "file_name": f"{n}.jpg"} for n in range(1, 9)]
+    images[4]["file_name"] = "caf\u00e9.jpg"  # its run (image 5 alone, in val) is json's text
+    annotations = [{"id": n, "image_id": n % 10, "bbox": [n, 1e-05 * (n == 3), 2, 3]} for n in range(1, 12)]
+    coco = {"info": {"year": 2026}, "images": images, "annotations": annotations, "categories": [{"id": 1}]}
+    split_ids = {"train": [1, 2, 3, 4, 6, 7], "val": [5], "test": [8]}  # annotations of image 9 and 0: no split
+    text = CocoText(coco, split_ids)
+    assert text.stream().read().decode() == dumps(coco)
+    for split, ids in split_ids.items():
+        assert text.stream(split).read().decode() == dumps(subset(coco, ids))
 
 
 @pytest.mark.parametrize(
@@ -67,12 +94,13 @@ def test_what_json_cannot_encode_raises_as_json_does():
 
 def test_the_stream_reads_the_same_bytes_in_reads_of_any_size(monkeypatch):
     monkeypatch.setattr(coco_json, "BATCH", 7)
+    monkeypatch.setattr(coco_json, "CHUNK", 100)
     images = [{"id": n, "file_name": f"{n}.jpg", "note": "\u00e9" * n} for n in range(1, 30)]
     annotations = [{"id": n, "image_id": 1 + n // 3, "bbox": [n, 0.5, 2, 3]} for n in range(1, 85)]
     coco = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "car"}]}
     expected = dumps(coco).encode()
     for size in (1, 7, 4096, 1 << 22):
-        reader, found = stream(coco), b""
+        reader, found = CocoText(coco, {"train": list(range(1, 30))}).stream(), b""
         while chunk := reader.read(size):
             assert len(chunk) == size or len(found) + len(chunk) == len(expected)  # short only at the end
             found += chunk
