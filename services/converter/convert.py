@@ -16,7 +16,7 @@ from transferline_converter.masks import MaskSource
 from transferline_converter.report import make_report, render
 from transferline_converter.request import ConvertRequested
 from transferline_converter.sources import ExportSource
-from transferline_converter.splits import SplitPlan, assign, near_duplicate_groups
+from transferline_converter.splits import SplitPlan, assign, classes_per_image, near_duplicate_groups
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,9 @@ def _convert(
     facts["counters"] = built.counters
     _report_unused_images(index, built, problems)
     progress(f"hashing {len(built.stored)} images for near-duplicates")
-    split_ids = assign(built.coco, _groups(built, options.split), options.split, problems)
-    report = make_report(built.coco, split_ids, problems, facts)
+    classes = classes_per_image(built.coco)
+    split_ids = assign(built.coco, _groups(built, options.split), options.split, problems, classes)
+    report = make_report(built.coco, split_ids, problems, facts, classes)
     counters = {**built.counters, "errors": problems.count("error"), "warnings": problems.count("warning")}
     counters.update({f"images_{name}": len(ids) for name, ids in split_ids.items()})
     failure = _failure(problems, built, options.max_error_fraction, exports)

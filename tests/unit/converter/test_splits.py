@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from transferline.errors import InvalidInput
 from transferline_converter import splits
 from transferline_converter.dataset import Problems
-from transferline_converter.splits import SplitPlan, assign, near_duplicate_groups, read_split_list
+from transferline_converter.splits import (
+    SplitPlan,
+    assign,
+    classes_per_image,
+    near_duplicate_groups,
+    read_split_list,
+)
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 
@@ -37,7 +43,7 @@ def class_share(coco: dict, ids: list[int], category: int) -> float:
 
 def test_every_class_is_split_close_to_the_ratios() -> None:
     coco = dataset(400)
-    splits = assign(coco, list(range(400)), SplitPlan(RATIOS, seed=1), Problems())
+    splits = assign(coco, list(range(400)), SplitPlan(RATIOS, seed=1), Problems(), classes_per_image(coco))
     assert sorted(i for ids in splits.values() for i in ids) == list(range(1, 401))
     for category in (1, 2, 3):
         for name, ratio in RATIOS.items():
@@ -46,9 +52,9 @@ def test_every_class_is_split_close_to_the_ratios() -> None:
 
 def test_the_same_seed_gives_the_same_split_and_another_seed_another() -> None:
     coco = dataset(200)
-    first = assign(coco, list(range(200)), SplitPlan(RATIOS, seed=7), Problems())
-    again = assign(coco, list(range(200)), SplitPlan(RATIOS, seed=7), Problems())
-    other = assign(coco, list(range(200)), SplitPlan(RATIOS, seed=8), Problems())
+    first = assign(coco, list(range(200)), SplitPlan(RATIOS, seed=7), Problems(), classes_per_image(coco))
+    again = assign(coco, list(range(200)), SplitPlan(RATIOS, seed=7), Problems(), classes_per_image(coco))
+    other = assign(coco, list(range(200)), SplitPlan(RATIOS, seed=8), Problems(), classes_per_image(coco))
     assert first == again and first != other
 
 
@@ -58,7 +64,7 @@ def test_a_group_of_look_alikes_never_spans_two_splits(n_images, seed, group_of)
     coco = dataset(n_images, seed)
     groups = [group_of[i % len(group_of)] for i in range(n_images)]
     problems = Problems()
-    splits = assign(coco, groups, SplitPlan(RATIOS, seed=seed), problems)
+    splits = assign(coco, groups, SplitPlan(RATIOS, seed=seed), problems, classes_per_image(coco))
     split_of = {image_id: name for name, ids in splits.items() for image_id in ids}
     for group in set(groups):
         members = [coco["images"][i]["id"] for i in range(n_images) if groups[i] == group]
@@ -80,7 +86,7 @@ def test_near_duplicates_are_found_by_hamming_distance_and_digest() -> None:
 def test_a_split_list_is_followed_and_the_rest_is_stratified() -> None:
     coco = dataset(50)
     assigned = read_split_list({"val": ["img_1.jpg", "img_2.jpg"], "test": ["img_3.jpg"]})
-    splits = assign(coco, list(range(50)), SplitPlan(RATIOS, assigned=assigned), Problems())
+    splits = assign(coco, list(range(50)), SplitPlan(RATIOS, assigned=assigned), Problems(), classes_per_image(coco))
     assert {1, 2} <= set(splits["val"]) and 3 in splits["test"]
     assert len(splits["train"]) > 25
 
@@ -89,7 +95,7 @@ def test_look_alikes_listed_in_two_splits_follow_the_majority_with_a_warning() -
     coco = dataset(6)
     assigned = read_split_list({"train": ["img_1.jpg", "img_2.jpg"], "test": ["img_3.jpg"]})
     problems = Problems()
-    splits = assign(coco, [0, 0, 0, 1, 2, 3], SplitPlan(RATIOS, assigned=assigned), problems)
+    splits = assign(coco, [0, 0, 0, 1, 2, 3], SplitPlan(RATIOS, assigned=assigned), problems, classes_per_image(coco))
     assert {1, 2, 3} <= set(splits["train"])
     assert any("look-alike images listed in" in p.message for p in problems.items)
 
@@ -103,7 +109,10 @@ def test_a_bad_split_list_is_a_clear_error(value) -> None:
 
 
 def test_zero_ratio_splits_stay_empty() -> None:
-    splits = assign(dataset(30), list(range(30)), SplitPlan({"train": 1, "val": 0, "test": 0}), Problems())
+    coco = dataset(30)
+    splits = assign(
+        coco, list(range(30)), SplitPlan({"train": 1, "val": 0, "test": 0}), Problems(), classes_per_image(coco)
+    )
     assert len(splits["train"]) == 30 and splits["val"] == splits["test"] == []
     assert Counter(len(v) for v in splits.values())[0] == 2
 
@@ -144,7 +153,7 @@ def test_the_stratification_places_every_group_as_first_written(objects, groupin
     members: dict[int, list[dict[str, int]]] = {}
     for image, group in zip(images, grouping, strict=False):
         members.setdefault(group, []).append(image)
-    classes = splits._classes_per_image({"images": images, "annotations": annotations})
+    classes = classes_per_image({"images": images, "annotations": annotations})
     shares = dict(zip(("train", "val", "test"), ratios, strict=True))
     groups = list(members)
     expected = _stratify_as_first_written(groups, members, classes, shares, seed)
