@@ -86,7 +86,7 @@ def assign(
     chosen.update(_stratify(free, members, classes, ratios, plan.seed))
     result: dict[str, list[int]] = {name: [] for name in SPLITS}
     for group, images in members.items():
-        result[chosen[group]].extend(image["id"] for image in images)
+        result[chosen[group]].extend(map(itemgetter("id"), images))
         if len(images) > 1:
             names = ", ".join(i["file_name"] for i in images[:5])
             problems.info(
