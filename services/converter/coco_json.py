@@ -90,7 +90,7 @@ class _Runs:
     """A list's items as JSON text (without the list's brackets), in runs of neighbours that go to one split."""
 
     splits: list[str | None]  # None: an item in no split (an annotation of an image not in the dataset)
-    texts: list[memoryview]  # views of each run's text inside its brackets: the text is not copied to cut them
+    texts: list[bytes]
 
     @classmethod
     def of(cls, items: list[Any], splits: Iterable[str | None]) -> _Runs:
@@ -100,19 +100,20 @@ class _Runs:
             end = start + len(list(members))
             for at in range(start, end, BATCH):
                 runs.splits.append(split)
-                runs.texts.append(memoryview(encode(items[at : min(at + BATCH, end)]))[1:-1])
+                # cut out (a copy): orjson's own bytes keep their room to grow, held they took four times the text
+                runs.texts.append(encode(items[at : min(at + BATCH, end)])[1:-1])
             start = end
         return runs
 
-    def texts_of(self, split: str | None) -> list[memoryview]:
+    def texts_of(self, split: str | None) -> list[bytes]:
         """Every run, or a split's runs."""
         return self.texts if split is None else list(compress(self.texts, map(eq, self.splits, repeat(split))))
 
 
-def _joined(texts: list[memoryview]) -> Iterator[bytes]:
+def _joined(texts: list[bytes]) -> Iterator[bytes]:
     """The texts comma-separated, in pieces of about CHUNK bytes: a piece per run would be a Python call for each
     few kilobytes of a split's text."""
-    group: list[memoryview | bytes] = []
+    group: list[bytes] = []
     size = 0
     for text in texts:
         group.append(text)
