@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench import labelbox_v2
 from transferline_converter import coco_json
@@ -75,6 +78,18 @@ def test_a_run_json_must_write_is_json_s_alone_and_an_item_in_no_split_is_in_the
 )
 def test_encode_writes_what_json_writes(value):
     assert encode(value) == dumps(value).encode()
+
+
+PATTERN_PARTS = [b"0", b"1", b".", b"e", b"-", b"u", b"l", b",", b"null", b"0.0000", b"e-5", b"\x7f", "\u00e9".encode()]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(PATTERN_PARTS), max_size=12).map(b"".join))
+def test_the_check_finds_what_a_search_for_every_pattern_finds(text):
+    """The byte looked for before each pattern never hides the pattern (texts built from the patterns' parts)."""
+    short_exponent = any(text[m.start() - 1 : m.start()].isdigit() for m in re.finditer(rb"e-[0-9](?![0-9])", text))
+    searched = text.isascii() and not any(p in text for p in (b"\x7f", b"null", b"0.0000")) and not short_exponent
+    assert coco_json._as_json_writes(text) == searched
 
 
 def test_what_json_cannot_encode_raises_as_json_does():
