@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
-from transferline.settings import ServiceSettings
+from transferline.settings import Networks, ServiceSettings, listed
 
 LABELBOX_HOSTS = "api.labelbox.com,storage.labelbox.com,.labelbox.com"
 
@@ -15,7 +15,7 @@ class ConverterSettings(ServiceSettings):
         LABELBOX_HOSTS,
         description="comma-separated hosts the API key is sent to (over https): exact, or '.suffix' for subdomains",
     )
-    mask_allow_networks: str = Field(
+    mask_allow_networks: Networks = Field(
         "", description="comma-separated CIDRs mask URLs may reach although private (e.g. an on-premises store)"
     )
     mask_fetch_seconds: float = Field(30.0, gt=0, le=3600, description="deadline for fetching one mask URL")
@@ -23,27 +23,18 @@ class ConverterSettings(ServiceSettings):
     @field_validator("labelbox_key_hosts")
     @classmethod
     def _hosts(cls, value: str) -> str:
-        if any(not host.strip(".") or "/" in host or ":" in host for host in _items(value)):
+        if any(not host.strip(".") or "/" in host or ":" in host for host in _hosts_of(value)):
             raise ValueError(f"give host names such as api.labelbox.com or .labelbox.com, got {value!r}")
-        return value
-
-    @field_validator("mask_allow_networks")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        if _items(value):  # the fetcher (and requests with it) is loaded only when there is something to check
-            from transferline.fetch import parse_networks
-
-            parse_networks(_items(value))
         return value
 
     @property
     def key_hosts(self) -> tuple[str, ...]:
-        return _items(self.labelbox_key_hosts)
+        return _hosts_of(self.labelbox_key_hosts)
 
     @property
     def allow_networks(self) -> tuple[str, ...]:
-        return _items(self.mask_allow_networks)
+        return listed(self.mask_allow_networks)
 
 
-def _items(value: str) -> tuple[str, ...]:
-    return tuple(item.strip().lower() for item in value.split(",") if item.strip())
+def _hosts_of(value: str) -> tuple[str, ...]:
+    return tuple(host.lower() for host in listed(value))

@@ -82,10 +82,11 @@ def _request(args: argparse.Namespace) -> Any:
 
 def _settings(allow: list[str]) -> Any:
     """The service's settings from the environment, with --allow-network added to its allow-list."""
-    from transferline_downloader.settings import DownloaderSettings, networks
+    from transferline.settings import listed
+    from transferline_downloader.settings import DownloaderSettings
 
     variable = DownloaderSettings.variables()["download_allow_networks"]
-    existing = networks(os.environ.get(variable, ""))
+    existing = listed(os.environ.get(variable, ""))
     environ = {**os.environ, variable: ",".join((*existing, *allow))}
     try:
         return DownloaderSettings.from_env(environ)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from transferline.fetch import parse_networks
-from transferline.settings import ServiceSettings
+from transferline.settings import Networks, ServiceSettings, listed
 
 USER_AGENT = "transferline-downloader/0.1 (image dataset builder; honours X-Robots-Tag noai)"
 
 
 class DownloaderSettings(ServiceSettings):
-    download_allow_networks: str = Field(
+    download_allow_networks: Networks = Field(
         "", description="comma-separated CIDRs image URLs may reach although refused (private, loopback...)"
     )
     download_user_agent: str = Field(USER_AGENT, min_length=1, max_length=300)
@@ -21,16 +20,6 @@ class DownloaderSettings(ServiceSettings):
     )
     download_presign_seconds: int = Field(7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
 
-    @field_validator("download_allow_networks")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        parse_networks(networks(value))
-        return value
-
     @property
     def allow_networks(self) -> tuple[str, ...]:
-        return networks(self.download_allow_networks)
-
-
-def networks(value: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in value.split(",") if item.strip())
+        return listed(self.download_allow_networks)

@@ -5,14 +5,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import SecretStr, ValidationError, model_validator
+from pydantic import AfterValidator, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from transferline.errors import ConfigurationError
 
 PREFIX = "TRANSFERLINE_"
+
+
+def listed(value: str) -> tuple[str, ...]:
+    """The items of a comma-separated setting, stripped, empty ones dropped."""
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _networks(value: str) -> str:
+    if listed(value):  # the fetcher (and requests with it) loads only when there is something to check
+        from transferline.fetch import parse_networks
+
+        parse_networks(listed(value))
+    return value
+
+
+# Comma-separated CIDRs a service's fetches may reach although refused by default (private, loopback...), each
+# checked at start; `listed` gives them to the fetcher.
+Networks = Annotated[str, AfterValidator(_networks)]
 
 
 class ServiceSettings(BaseSettings):
