@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from transferline import keys
-from transferline.oneshot import LOCAL_JOB, run_stage, validated
+from transferline.oneshot import LOCAL_JOB, parse_assignments, run_stage, validated
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,7 +22,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from transferline.jobs import parse_assignments
     from transferline_trainer.request import TrainRequested
     from transferline_trainer.stage import TrainStage
 

@@ -16,6 +16,7 @@ from transferline import events, jobs, jobview, keys, manifest, plans, stages, s
 from transferline.bus import open_bus
 from transferline.cli import EXIT_FAILED, EXIT_TIMEOUT
 from transferline.errors import InvalidInput
+from transferline.oneshot import parse_assignments
 from transferline.payloads import StageRequest
 from transferline.settings import ServiceSettings, Settings
 from transferline.store import Store, open_store
@@ -23,7 +24,7 @@ from transferline.store import Store, open_store
 
 def publish(args: argparse.Namespace) -> int:
     payload = _read_payload(args.payload)
-    payload.update(jobs.parse_assignments(args.set))
+    payload.update(parse_assignments(args.set))
     plan = payload.get("plan", [])
     if not isinstance(plan, list):
         raise InvalidInput(f"data.plan: Input should be a valid list, not {type(plan).__name__}")

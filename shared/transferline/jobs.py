@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -119,19 +118,3 @@ def wait_for(store: Store, job_id: str, stages: list[str], since: datetime, time
                 return Outcome(stage, found.state, found.error)
         time.sleep(0.2)
     return None
-
-
-def parse_assignments(pairs: list[str]) -> dict[str, Any]:
-    """`--set key=value` pairs; values are read as JSON when they parse (numbers, lists), else as text."""
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name:
-            raise InvalidInput(f"--set {pair!r} must look like key=value")
-        try:
-            values[name] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[name] = raw
-        except (RecursionError, ValueError) as exc:  # too deep, or an integer past 4300 digits
-            raise InvalidInput(f"--set {name}: the value is not usable JSON ({type(exc).__name__})") from None
-    return values

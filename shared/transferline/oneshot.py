@@ -5,6 +5,7 @@ writes its artifacts straight there; nothing else names them."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -83,6 +84,22 @@ def validated(model: type[RequestT], fields: dict[str, Any]) -> RequestT:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidInput(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, Any]:
+    """`--set key=value` pairs; values are read as JSON when they parse (numbers, lists), else as text."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"--set {pair!r} must look like key=value")
+        try:
+            values[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[name] = raw
+        except (RecursionError, ValueError) as exc:  # too deep, or an integer past 4300 digits
+            raise InvalidInput(f"--set {name}: the value is not usable JSON ({type(exc).__name__})") from None
+    return values
 
 
 def _local_names(text: str, mounts: Mapping[str, Mount]) -> str:
