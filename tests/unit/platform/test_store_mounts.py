@@ -87,3 +87,16 @@ def test_a_linked_file_is_hashed_once_then_its_md5_is_kept(tmp_path: Path) -> No
     except OSError:
         pytest.skip("this filesystem has no user xattrs: every stat rehashes")
     assert kept.endswith(":" + hashlib.md5(b"y" * 100).hexdigest())
+
+
+def test_a_write_to_a_mount_is_sized_not_hashed(mounted: FilesystemStore, tmp_path: Path) -> None:
+    """What a put returns is what stat gives a mounted file (size and mtime); no md5 is made or kept for it."""
+    put = mounted.put_stream("jobs/j/labels/coco.json", io.BytesIO(b"[1]"))
+    assert put == mounted.stat("jobs/j/labels/coco.json")
+    assert put.etag.startswith("W/3-")
+    assert mounted.put_bytes("jobs/j/labels/coco.json", b"[22]") == mounted.stat("jobs/j/labels/coco.json")
+    assert mounted.create_if_absent("jobs/j/labels/done", b"x")
+    assert mounted.stat("jobs/j/labels/done").etag.startswith("W/1-")
+    for name in ("coco.json", "done"):
+        with pytest.raises(OSError):
+            os.getxattr(tmp_path / "out" / name, "user.transferline.md5")
