@@ -44,8 +44,6 @@ class _Builder:
         self.annotation_classes: list[str] = []  # each annotation's class, its category id once all are known
         self.stored: dict[int, StoredImage] = {}
         self.seen: dict[str, str] = {}  # image file name -> the row that labelled it first
-        self.classes: list[str] = []
-        self.used: set[str] = set()  # self.classes, for lookups
         self.names: dict[str, str] = {}  # class as the export spells it -> with its white space tidied
         self.kept: dict[str, str] = {}  # class as the export spells it -> the class kept, for a class kept quietly
         self.counters = {"rows": 0.0, "rows_skipped": 0.0, "rows_dropped": 0.0, "objects_dropped": 0.0}
@@ -61,7 +59,7 @@ class _Builder:
             self.counters["rows_dropped"] += 1
             return
         boxes = row.boxes  # read before row.shapes, which makes them Shapes
-        if not (boxes.items if boxes else row.shapes):
+        if not (boxes.objects if boxes else row.shapes):
             self.problems.info("image-unlabeled", "no objects: kept as a background image", row.where)
         scale = _scale(row, image)
         if scale is not None:
@@ -91,21 +89,23 @@ class _Builder:
     def _add_boxes(self, boxes: PlainBoxes, image: dict[str, Any]) -> None:
         """`_add_shapes` of a row's plain boxes, read as they are kept: a box's Shape is made only for `_add_shape`."""
         width, height, image_id, kept = image["width"], image["height"], image["id"], self.kept
-        for index, (category, box) in enumerate(boxes.items):
-            name = kept.get(category)
-            entry = None if name is None else _inside_box(len(self.annotations) + 1, image_id, box, width, height, 0)
+        annotations, classes = self.annotations, self.annotation_classes
+        for index, obj in enumerate(boxes.objects):
+            name, box = kept.get(obj.name), obj.bounding_box
+            entry = None
+            if name is not None:
+                pixels = (box.left, box.top, box.width, box.height)
+                entry = _inside_box(len(annotations) + 1, image_id, pixels, width, height, 0)
             if name is None or entry is None:
                 self._add_shape(boxes.shape(index), image, None)
                 continue
-            self._keep(entry, name)
+            annotations.append(entry)  # _keep's, spelled out: a method call per box was a tenth of the build
+            classes.append(name)
 
     def _keep(self, annotation: dict[str, Any], name: str) -> None:
         """Add the annotation, of class `name` (its category id is set once every class is known)."""
         self.annotations.append(annotation)
         self.annotation_classes.append(name)
-        if name not in self.used:
-            self.used.add(name)
-            self.classes.append(name)
 
     def _image_entry(self, row: LabeledImage) -> dict[str, Any] | None:
         # With no stored images and none required, nothing can match: the export's names and sizes stand.
@@ -127,7 +127,7 @@ class _Builder:
             message = f"export says {row.width}x{row.height}, stored image is {width}x{height}; coordinates scaled"
             self.problems.warning("image-size-mismatch", message, row.where)
         entry: dict[str, Any] = {"id": len(self.images) + 1, "file_name": file_name, "width": width, "height": height}
-        entry.update(_provenance(row, stored))
+        _add_provenance(entry, row, stored)
         self.images.append(entry)
         if stored:
             self.stored[entry["id"]] = stored
@@ -183,7 +183,7 @@ class _Builder:
     def categories(self, declared: list[str]) -> list[dict[str, Any]]:
         """Declared order first (stable across runs), then the other classes by name; ids 1..N."""
         renamed = [self.options.rename.get(name, name) for name in declared]
-        used = set(self.classes)
+        used = set(self.annotation_classes)
         ordered = [n for n in dict.fromkeys(renamed) if n in used] + sorted(used - set(renamed))
         return [_category(i, name, self.options.category_map) for i, name in enumerate(ordered, start=1)]
 
@@ -243,10 +243,9 @@ def _inside_box(
     which `_add_shape` clips, drops or refuses."""
     x, y, w, h = box
     right, bottom = x + w, y + h
-    if not (w > 0 and h > 0 and x >= 0 and y >= 0 and right <= width and bottom <= height):
-        return None
     w, h = right - x, bottom - y  # as from_box measures the clipped box: not always the drawn w, h to the bit
-    if w <= 0 or h <= 0:  # a width that vanishes beside x (1 + 1e-64 is 1): from_box says what is wrong
+    # w > 0 after: a drawn w <= 0 stays so, and a w that vanishes beside x (1 + 1e-64 is 1) is refused too
+    if not (x >= 0 and y >= 0 and right <= width and bottom <= height and w > 0 and h > 0):
         return None
     area = w * h
     # _tidy of each, spelled out (five calls a box): whole numbers as ints, others rounded to 0.001 px; floor is
@@ -298,16 +297,21 @@ def _scaled(shape: Shape, scale: tuple[float, float]) -> Shape:
     return replace(shape, box=box, polygons=polygons)
 
 
-def _provenance(row: LabeledImage, stored: StoredImage | None) -> dict[str, Any]:
-    found: dict[str, Any] = {
-        "sha256": stored.sha256 if stored else None,
-        "coco_url": row.ids.url or (stored.url if stored else None),
-        "external_id": row.ids.external_id,
-        "global_key": row.ids.global_key,
-    }
+def _add_provenance(entry: dict[str, Any], row: LabeledImage, stored: StoredImage | None) -> None:
+    """Where the image came from, each in its key where it has a value, in this order: added to the entry in place
+    (a dict of them all, then one of those with a value, made the image entries 40 % slower)."""
+    ids = row.ids
+    sha256, url = (stored.sha256, ids.url or stored.url) if stored else (None, ids.url)
+    if sha256:
+        entry["sha256"] = sha256
+    if url:
+        entry["coco_url"] = url
+    if ids.external_id:
+        entry["external_id"] = ids.external_id
+    if ids.global_key:
+        entry["global_key"] = ids.global_key
     if row.attributes:
-        found["attributes"] = row.attributes
-    return {k: v for k, v in found.items() if v}
+        entry["attributes"] = row.attributes
 
 
 def _export_name(row: LabeledImage) -> str:

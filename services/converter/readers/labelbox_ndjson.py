@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from itertools import chain
+from operator import attrgetter
 from typing import Any
+
+import msgspec
 
 from transferline.errors import InvalidInput
 from transferline_converter.dataset import ImageIds, LabeledImage, MaskRef, Problems, ReadResult, Shape, Where
@@ -74,14 +77,14 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
             problems.error("malformed-row", f"not a JSON object: {exc}", where)
     if not images:
         raise InvalidInput(f"{file.name}: no data row could be read{first_problem(problems, start)}")
-    categories = list(dict.fromkeys(chain.from_iterable(image.categories() for image in images)))
+    categories = list(dict.fromkeys(chain.from_iterable(map(LabeledImage.categories, images))))
     return ReadResult(FORMAT, images, categories, _name_rows(images))
 
 
 def _name_rows(images: list[LabeledImage]) -> list[str]:
     """Each row's file name: its external_id, else (or when another row has the same external_id) its global key,
     else the storage name that row_data ends in; and a note when that differs from the URL's own name."""
-    counts = Counter(image.ids.external_id for image in images)
+    counts = Counter(map(attrgetter("ids.external_id"), images))
     named: Counter[str] = Counter()
     for image in images:
         ids = image.ids
@@ -92,9 +95,7 @@ def _name_rows(images: list[LabeledImage]) -> list[str]:
                 named[key] += 1
         else:
             name = url_file_name(ids.url)
-        image.ids = ImageIds(  # not dataclasses.replace, which looks the fields up again for every row
-            global_key=ids.global_key, digest=ids.digest, url=ids.url, external_id=ids.external_id, file_name=name
-        )
+        image.ids = msgspec.structs.replace(ids, file_name=name)
     if not named:
         return []
     said = " and ".join(f"{n} by data_row.{key}" for key, n in named.items())

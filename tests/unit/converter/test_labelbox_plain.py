@@ -22,7 +22,7 @@ from transferline_converter.masks import MaskSource
 from transferline_converter.readers import ReadOptions
 from transferline_converter.readers import labelbox_ndjson as ndjson
 from transferline_converter.readers.common import loads
-from transferline_converter.readers.labelbox_plain import plain_row
+from transferline_converter.readers.labelbox_plain import _Box, _Object, plain_row
 from transferline_converter.sources import ExportFile, ExportSource
 
 BASE = json.loads(labelbox_v2.export(copies=1).data.splitlines()[0])
@@ -251,7 +251,7 @@ WHOLE_LINES = [
 def test_the_usual_row_is_read_in_one_step_as_the_checked_reading_reads_it():
     found = plain_row(line(BASE), Where("line 1"))
     assert found is not None and found.boxes is not None
-    assert found.categories() == [obj["name"] for obj in label(BASE)["annotations"]["objects"]]
+    assert list(found.categories()) == [obj["name"] for obj in label(BASE)["annotations"]["objects"]]
     assert found.shapes[0].where.field == f"projects.{PROJECT}.labels[0].annotations.objects[0].bounding_box"
     assert found.boxes is None  # made Shapes once read as shapes
     assert_read_as_checked(line(BASE))
@@ -327,9 +327,15 @@ BOXES = st.lists(
 )
 
 
+def _object(name: str, x: float, y: float, w: float, h: float) -> _Object:
+    """A box object as the one-step reading decodes it."""
+    return _Object(name, "ImageBoundingBox", _Box(top=y, left=x, height=h, width=w))
+
+
 def _built(items: list[Any], compact: bool, stored: tuple[int, int] | None, options: BuildOptions) -> Any:
     where = Where("line 1 (data row d)")
-    boxes = PlainBoxes([(name, tuple(map(float, box))) for name, box in items], lambda i: where.at(f"b[{i}]"))
+    objects = [_object(name, *map(float, box)) for name, box in items]
+    boxes = PlainBoxes(objects, lambda i: where.at(f"b[{i}]"))
     ids = ImageIds(external_id="a.jpg", file_name="a.jpg")
     if compact:
         image = LabeledImage(where, ids, 640, 480, boxes=boxes)
