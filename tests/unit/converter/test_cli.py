@@ -33,6 +33,8 @@ NOT_FOR_CONVERT = (
     "flask",
     "tensorflow",
     "PIL",
+    "pydantic_settings",  # the settings read the environment themselves
+    "asyncio",
 )
 
 

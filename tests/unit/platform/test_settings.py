@@ -64,6 +64,16 @@ def test_bools_and_optionals_are_typed_from_either_source(source, monkeypatch):
     assert shown["TRANSFERLINE_VERBOSE"] == ("False", "environment", "True")
 
 
+def test_what_the_caller_does_not_give_comes_from_the_environment_in_any_case(monkeypatch):
+    monkeypatch.setenv("TRANSFERLINE_BUS", "kafka")
+    monkeypatch.setenv("transferline_topic_partitions", "7")
+    monkeypatch.setenv("TRANSFERLINE_NOT_A_SETTING", "ignored")
+    given = Settings(bus="embedded", data_dir=Path("/tmp/x"))
+    assert (given.bus, given.topic_partitions, given.data_dir) == ("embedded", 7, Path("/tmp/x"))
+    assert Settings().model_fields_set == {"bus", "topic_partitions"}
+    assert Settings.from_env({"TRANSFERLINE_RETRY_ATTEMPTS": "2"}).bus == "kafka"
+
+
 def test_a_bad_bool_names_its_variable():
     with pytest.raises(ConfigurationError, match="TRANSFERLINE_VERBOSE: Input should be a valid boolean"):
         Example.from_env({"TRANSFERLINE_VERBOSE": "maybe"})
