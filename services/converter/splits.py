@@ -12,7 +12,8 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import chain
+from functools import partial
+from itertools import chain, compress, islice
 from operator import itemgetter
 from typing import Any
 
@@ -28,6 +29,14 @@ class SplitPlan:
     seed: int = 0
     near_duplicate_bits: int = 4  # -1 turns the near-duplicate grouping off (identical digests still group)
     assigned: dict[str, str] = field(default_factory=dict)  # image name -> split, from a user's list
+
+
+@dataclass(frozen=True)
+class ClassCounts:
+    """The annotations' classes counted once, for the splits and the report (splits.classes_per_image)."""
+
+    per_image: dict[int, dict[int, int]]  # image id -> objects per class, in the order its annotations name them
+    objects: Counter[int]  # objects per class in the whole dataset
 
 
 def check_ratios(ratios: dict[str, float]) -> dict[str, float]:
@@ -73,7 +82,7 @@ def assign(
     groups: list[int],
     plan: SplitPlan,
     problems: Problems,
-    classes: dict[int, dict[int, int]],
+    classes: ClassCounts,
 ) -> dict[str, list[int]]:
     """Image ids per split. `groups[i]` is the near-duplicate group of coco['images'][i]; `classes` is
     classes_per_image(coco), counted once for the report too."""
@@ -84,52 +93,95 @@ def assign(
     chosen = _listed(members, plan.assigned, problems) if plan.assigned else {}
     free = [g for g in members if g not in chosen]
     chosen.update(_stratify(free, members, classes, ratios, plan.seed))
-    result: dict[str, list[int]] = {name: [] for name in SPLITS}
     for group, images in members.items():
-        result[chosen[group]].extend(map(itemgetter("id"), images))
         if len(images) > 1:
             names = ", ".join(i["file_name"] for i in images[:5])
             problems.info(
                 "near-duplicate", f"{len(images)} look-alike images kept together in {chosen[group]}: {names}"
             )
-    return {name: sorted(ids) for name, ids in result.items()}
+    # each image's split looked up and each split's ids picked out in C, not extended a group at a time
+    split_of = list(map(chosen.__getitem__, groups))
+    ids = list(map(itemgetter("id"), coco["images"]))
+    return {name: sorted(compress(ids, map(name.__eq__, split_of))) for name in SPLITS}
 
 
 def _stratify(
     groups: list[int],
     members: dict[int, list[dict[str, Any]]],
-    classes: dict[int, dict[int, int]],
+    classes: ClassCounts,
     ratios: dict[str, float],
     seed: int,
 ) -> dict[int, str]:
     rng = random.Random(seed)
-    counts = {g: _merged(members[g], classes) for g in groups}
-    totals: dict[int, int] = {}  # objects per class: the (class, count) pairs counted in C, the few distinct weighed
-    for (k, n), times in Counter(chain.from_iterable(map(dict.items, counts.values()))).items():
-        totals[k] = totals.get(k, 0) + n * times
-    n_images = sum(len(members[g]) for g in groups)
-    # Plain dicts and lookups by method, not Counters and lambdas: the same numbers, subtracted in the same order,
-    # and the same draws from rng, at a third of the time for a large dataset.
-    want = {s: {k: r * n for k, n in totals.items()} for s, r in ratios.items()}
-    want_images = {s: r * n_images for s, r in ratios.items()}
+    images = list(map(members.__getitem__, groups))
+    per_image = classes.per_image
+    counts = [per_image[found[0]["id"]] if len(found) == 1 else _merged(found, per_image) for found in images]
+    sizes = list(map(len, images))
+    # every group free to place (no split list): the dataset's own class totals, already counted in C
+    totals = classes.objects if len(groups) == len(members) else class_totals(counts)
     rank = {k: (n, k) for k, n in totals.items()}  # a group is placed by its rarest class: fewest objects, lowest id
-    rarest = {g: min(counts[g], key=rank.__getitem__, default=None) for g in groups}
-    fewest = {g: totals[rare] if (rare := rarest[g]) is not None else 1 << 62 for g in groups}
-    order = sorted(groups, key=lambda g: (fewest[g], rng.random()))
-    placed: dict[int, str] = {}
+    rarest = list(map(partial(min, key=rank.__getitem__, default=None), counts))
+    order = _order(rarest, totals, rng)
     open_splits = [s for s, r in ratios.items() if r > 0]
-    for group in order:
-        best, best_key, rare = open_splits[0], None, rarest[group]
-        for split in open_splits:  # max() by (wanted, want_images, a draw): the first of the greatest
-            key = (want[split][rare] if rare is not None else 0.0, want_images[split], rng.random())
-            if best_key is None or key > best_key:
-                best, best_key = split, key
-        placed[group] = best
-        wanted = want[best]
-        for k, n in counts[group].items():
-            wanted[k] -= n
-        want_images[best] -= len(members[group])
-    return placed
+    chosen = _place(order, rarest, counts, sizes, [ratios[s] for s in open_splits], totals, rng)
+    return dict(zip(map(groups.__getitem__, order), map(open_splits.__getitem__, chosen), strict=True))
+
+
+def _place(
+    order: list[int],
+    rarest: list[int | None],
+    counts: list[dict[int, int]],
+    sizes: list[int],
+    ratios: list[float],
+    totals: dict[int, int],
+    rng: random.Random,
+) -> list[int]:
+    """The open split (by position) each group goes to, in `order`: the one that still wants its rarest class
+    most, then images most, then a draw. Plain lists indexed by split and lookups by method, not Counters and
+    lambdas: the same numbers, subtracted in the same order, and the same draws, at a fraction of the time."""
+    want = {k: [r * n for r in ratios] for k, n in totals.items()}  # objects of each class each split wants
+    n_images = sum(sizes)
+    want_images = [r * n_images for r in ratios]
+    nothing_wanted, firsts = [0.0] * len(ratios), range(0, -len(ratios), -1)
+    draws = _draws(rng, len(order) * len(ratios))  # a draw per group and split, used on a tie
+    chosen = []
+    for at, i in enumerate(order):
+        rare = rarest[i]
+        wanted = want[rare] if rare is not None else nothing_wanted
+        most = max(wanted)
+        if wanted.count(most) == 1:  # the usual case, settled by the wanted objects alone
+            best = wanted.index(most)
+        else:  # max() by (wanted, want_images, draw), the first of the greatest: the negated position last
+            tie = draws[at * len(ratios) : (at + 1) * len(ratios)]
+            best = -max(zip(wanted, want_images, tie, firsts, strict=True))[3]
+        chosen.append(best)
+        for k, n in counts[i].items():
+            want[k][best] -= n
+        want_images[best] -= sizes[i]
+    return chosen
+
+
+def class_totals(counts: Iterable[dict[int, int]]) -> dict[int, int]:
+    """Objects per class of the given counts: their (class, count) pairs counted in C, the few distinct weighed."""
+    totals: dict[int, int] = {}
+    for (k, n), times in Counter(chain.from_iterable(map(dict.items, counts))).items():
+        totals[k] = totals.get(k, 0) + n * times
+    return totals
+
+
+def _order(rarest: list[int | None], totals: dict[int, int], rng: random.Random) -> list[int]:
+    """Positions of the groups by (objects of their rarest class, a draw), sorted in two stable passes on
+    plain numbers (by the draw, then by the objects): the order one sort of (objects, draw) tuples gives."""
+    fewest = [totals[rare] if rare is not None else 1 << 62 for rare in rarest]
+    drawn = _draws(rng, len(rarest))  # in the groups' order, as a sort's key function draws them
+    order = sorted(range(len(rarest)), key=drawn.__getitem__)
+    order.sort(key=fewest.__getitem__)
+    return order
+
+
+def _draws(rng: random.Random, n: int) -> list[float]:
+    """n draws, called from C: random() is never -1.0, the mark that would end them."""
+    return list(islice(iter(rng.random, -1.0), n))
 
 
 def _listed(members: dict[int, list[dict[str, Any]]], assigned: dict[str, str], problems: Problems) -> dict[int, str]:
@@ -149,24 +201,22 @@ def _listed(members: dict[int, list[dict[str, Any]]], assigned: dict[str, str], 
     return chosen
 
 
-def classes_per_image(coco: dict[str, Any]) -> dict[int, dict[int, int]]:
-    """Objects per class of each image, classes in the order the image's annotations first name them."""
-    found: dict[int, dict[int, int]] = {image["id"]: {} for image in coco["images"]}
+def classes_per_image(coco: dict[str, Any]) -> ClassCounts:
+    """Objects per class of each image and in all, each annotation's fields taken out and counted in C."""
     annotations = coco["annotations"]
+    per_image: dict[int, dict[int, int]] = {image["id"]: {} for image in coco["images"]}
     image_ids, category_ids = map(itemgetter("image_id"), annotations), map(itemgetter("category_id"), annotations)
     pairs = Counter(zip(image_ids, category_ids, strict=True))
     for (image, category), n in pairs.items():  # counted in C, in the order of first appearance
-        found[image][category] = n
-    return found
+        per_image[image][category] = n
+    return ClassCounts(per_image, Counter(map(itemgetter("category_id"), annotations)))
 
 
-def _merged(images: list[dict[str, Any]], classes: dict[int, dict[int, int]]) -> dict[int, int]:
-    """The sum of a group's counts; a group is mostly one image, whose counts are used as they are (read only)."""
-    if len(images) == 1:
-        return classes[images[0]["id"]]
+def _merged(images: list[dict[str, Any]], per_image: dict[int, dict[int, int]]) -> dict[int, int]:
+    """The sum of the counts of a group of look-alikes (a group of one uses its image's counts as they are)."""
     total: Counter[int] = Counter()
     for image in images:
-        total.update(classes[image["id"]])
+        total.update(per_image[image["id"]])
     return total
 
 

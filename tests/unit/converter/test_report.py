@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from transferline_converter import report
 from transferline_converter.dataset import Problems
 from transferline_converter.report import make_report
 from transferline_converter.splits import classes_per_image
@@ -53,3 +56,25 @@ def test_a_dataset_without_annotations_reports_zeros() -> None:
     assert report["objects"] == 0 and report["classes"] == {}
     assert (report["box_sizes"]["small"], report["box_sizes"]["medium"], report["box_sizes"]["large"]) == (0, 0, 0)
     assert report["objects_per_image"]["without_objects"] == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.integers(0, 40), st.integers(0, 40_000).map(lambda n: n / 1000), st.integers(0, 2**40)),
+        min_size=1,
+        max_size=300,
+    ),
+    st.lists(st.floats(0, 2**41), max_size=5),
+)
+def test_sizes_ranked_by_counting_read_as_sorted_and_as_numpy(values, limits) -> None:
+    counted, ordered, chosen = (
+        ranked(values) for ranked in (report._Ranked.by_counting, report._Ranked.by_sorting, report._Ranked.of)
+    )
+    for p in (0, 5, 50, 95, 99.9, 100):
+        expected = report.percentile(ordered, p)
+        assert report.percentile(counted, p) == report.percentile(chosen, p) == expected
+        assert expected == float(np.percentile(values, p))
+    for limit in [1024, 9216, *limits]:
+        assert counted.below(limit) == ordered.below(limit) == chosen.below(limit) == sum(v < limit for v in values)
+    assert len(counted) == len(ordered) == len(values)

@@ -120,7 +120,7 @@ def test_zero_ratio_splits_stay_empty() -> None:
 def _stratify_as_first_written(groups, members, classes, ratios, seed):
     """The stratification as first written, on Counters and lambdas: the reference the faster one must equal."""
     rng = random.Random(seed)
-    counts = {g: sum((Counter(classes[image["id"]]) for image in members[g]), Counter()) for g in groups}
+    counts = {g: sum((Counter(classes.per_image[image["id"]]) for image in members[g]), Counter()) for g in groups}
     totals: Counter[int] = Counter()
     for found in counts.values():
         totals.update(found)
@@ -146,8 +146,9 @@ def _stratify_as_first_written(groups, members, classes, ratios, seed):
     st.lists(st.integers(0, 40), min_size=60, max_size=60),
     st.sampled_from([(0.8, 0.1, 0.1), (0.5, 0.5, 0.0), (1 / 3, 1 / 3, 1 / 3), (0.7, 0.0, 0.3)]),
     st.integers(0, 3),
+    st.booleans(),
 )
-def test_the_stratification_places_every_group_as_first_written(objects, grouping, ratios, seed) -> None:
+def test_the_stratification_places_every_group_as_first_written(objects, grouping, ratios, seed, listed) -> None:
     images = [{"id": n + 1} for n in range(len(objects))]
     annotations = [{"image_id": n + 1, "category_id": c} for n, found in enumerate(objects) for c in found]
     members: dict[int, list[dict[str, int]]] = {}
@@ -155,7 +156,10 @@ def test_the_stratification_places_every_group_as_first_written(objects, groupin
         members.setdefault(group, []).append(image)
     classes = classes_per_image({"images": images, "annotations": annotations})
     shares = dict(zip(("train", "val", "test"), ratios, strict=True))
-    groups = list(members)
+    groups = list(members)[::2] if listed else list(members)  # the others as if a split list placed them
     expected = _stratify_as_first_written(groups, members, classes, shares, seed)
     assert splits._stratify(groups, members, classes, shares, seed) == expected
-    assert classes == {image["id"]: dict(Counter(found)) for image, found in zip(images, objects, strict=True)}
+    assert classes.per_image == {
+        image["id"]: dict(Counter(found)) for image, found in zip(images, objects, strict=True)
+    }
+    assert classes.objects == Counter(c for found in objects for c in found)
