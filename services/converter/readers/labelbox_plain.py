@@ -9,7 +9,7 @@ reading, with nothing recorded, so that it says what is off."""
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -23,7 +23,7 @@ EXACT = 1 << 53  # sizes below this are the same number as floats, which the che
 # for a float, as float() does.
 Size = Annotated[int, Meta(gt=0, lt=EXACT)]
 Name = Annotated[str, Meta(min_length=1)]
-NoAnswers = Annotated[list[Any], Meta(max_length=0)]  # answers are the checked reading's
+NoAnswers = tuple[()]  # answers are the checked reading's; [] decodes to the one empty tuple, not a list per box
 
 
 class _Box(Struct):

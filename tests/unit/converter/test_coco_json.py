@@ -80,6 +80,30 @@ def test_encode_writes_what_json_writes(value):
     assert encode(value) == dumps(value).encode()
 
 
+ODD_VALUES = [
+    1,
+    "frame-1.jpg",
+    "\u00e9",
+    "\ud800",
+    1e-05,
+    2.5e-09,
+    0.5,
+    math.nan,
+    None,
+    2**64,
+    "null",
+    [1, "e-5"],
+    {"a": [2, 1e-07]},
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(ODD_VALUES) | st.lists(st.sampled_from(ODD_VALUES), max_size=3), max_size=8))
+def test_values_checked_in_one_search_are_encoded_as_each_alone(values):
+    """Runs are encoded, then their texts checked together: each still reads as json.dumps writes it."""
+    assert coco_json._encode_each(values) == [dumps(value).encode() for value in values]
+
+
 PATTERN_PARTS = [b"0", b"1", b".", b"e", b"-", b"u", b"l", b",", b"null", b"0.0000", b"e-5", b"\x7f", "\u00e9".encode()]
 
 
