@@ -16,7 +16,8 @@ from transferline_converter.masks import MaskSource
 from transferline_converter.report import make_report, render
 from transferline_converter.request import ConvertRequested
 from transferline_converter.sources import ExportSource
-from transferline_converter.splits import SplitPlan, assign, classes_per_image, near_duplicate_groups
+from transferline_converter.splits import SplitPlan, assign, near_duplicate_groups
+from transferline_converter.tally import tally
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,9 @@ def _convert(
     facts["counters"] = built.counters
     _report_unused_images(index, built, problems)
     progress(f"hashing {len(built.stored)} images for near-duplicates")
-    classes = classes_per_image(built.coco)
-    split_ids = assign(built.coco, _groups(built, options.split), options.split, problems, classes)
-    report = make_report(built.coco, split_ids, problems, facts, classes)
+    counted = tally(built.coco)
+    split_ids = assign(built.coco, _groups(built, options.split), options.split, problems, counted)
+    report = make_report(built.coco, split_ids, problems, facts, counted)
     counters = {**built.counters, "errors": problems.count("error"), "warnings": problems.count("warning")}
     counters.update({f"images_{name}": len(ids) for name, ids in split_ids.items()})
     failure = _failure(problems, built, options.max_error_fraction, exports)
@@ -133,6 +134,8 @@ def _handed_over(results: list[ReadResult]) -> Iterator[LabeledImage]:
 
 def _groups(built: Built, plan: SplitPlan) -> list[int]:
     images = built.coco["images"]
+    if not built.stored:  # labels alone: no digests or hashes to group by, each image is a group of its own
+        return list(range(len(images)))
     stored = [built.stored.get(image["id"]) for image in images]
     known = [s for s in stored if s is not None]
     hashes = perceptual_hashes(known) if plan.near_duplicate_bits >= 0 else {}

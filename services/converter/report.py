@@ -7,11 +7,11 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from itertools import accumulate, chain, compress, repeat
-from operator import itemgetter, mul, truediv
+from operator import itemgetter
 from typing import Any
 
 from transferline_converter.dataset import CODES, Problems
-from transferline_converter.splits import ClassCounts, class_totals
+from transferline_converter.tally import Tally, class_totals
 
 # COCO's own size buckets (by area), the ones COCOeval reports AP for.
 SMALL, MEDIUM = 32**2, 96**2
@@ -22,18 +22,18 @@ def make_report(
     splits: dict[str, list[int]],
     problems: Problems,
     facts: dict[str, Any],
-    classes: ClassCounts,
+    counted: Tally,
 ) -> dict[str, Any]:
-    """`classes`: splits.classes_per_image(coco), counted once for the splits too."""
+    """`counted`: tally(coco), read once for the splits too."""
     names = {c["id"]: c["name"] for c in coco["categories"]}
     return {
         **facts,
         "images": len(coco["images"]),
         "objects": len(coco["annotations"]),
-        "classes": _per_class(classes, names),
-        "objects_per_image": _objects_per_image(coco, classes.per_image),
-        "box_sizes": _box_sizes(coco),
-        "splits": _split_summaries(classes, splits, names),
+        "classes": _per_class(counted, names),
+        "objects_per_image": _objects_per_image(coco, counted.per_image),
+        "box_sizes": _box_sizes(counted),
+        "splits": _split_summaries(counted, splits, names),
         "problems": {
             "errors": problems.count("error"),
             "warnings": problems.count("warning"),
@@ -81,9 +81,9 @@ def _encodable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _per_class(classes: ClassCounts, names: dict[int, str]) -> dict[str, dict[str, int]]:
-    images = Counter(chain.from_iterable(classes.per_image.values()))  # each image names a class once
-    return {names[cid]: {"id": cid, "objects": classes.objects[cid], "images": images[cid]} for cid in names}
+def _per_class(counted: Tally, names: dict[int, str]) -> dict[str, dict[str, int]]:
+    images = Counter(chain.from_iterable(counted.per_image.values()))  # each image names a class once
+    return {names[cid]: {"id": cid, "objects": counted.objects[cid], "images": images[cid]} for cid in names}
 
 
 def _objects_per_image(coco: dict[str, Any], classes: dict[int, dict[int, int]]) -> dict[str, float]:
@@ -98,19 +98,13 @@ def _objects_per_image(coco: dict[str, Any], classes: dict[int, dict[int, int]])
     }
 
 
-def _box_sizes(coco: dict[str, Any]) -> dict[str, Any]:
+def _box_sizes(counted: Tally) -> dict[str, Any]:
     """COCO's area buckets and percentiles of the areas and of each box's share of its image."""
-    annotations = coco["annotations"]
-    areas = _Ranked.of(list(map(itemgetter("area"), annotations)) or [0.0])
-    sizes = {image["id"]: image["width"] * image["height"] for image in coco["images"]}
-    # w * h / image area, each step mapped in C: a Python expression per box was a quarter of the report
-    bboxes = list(map(itemgetter("bbox"), annotations))
-    box_areas = map(mul, map(itemgetter(2), bboxes), map(itemgetter(3), bboxes))
-    box_images = map(sizes.__getitem__, map(itemgetter("image_id"), annotations))
-    relative = _Ranked.of(list(map(truediv, box_areas, box_images)) or [0.0])
+    areas = _Ranked.of(counted.areas or [0.0])
+    relative = _Ranked.of(counted.fractions or [0.0])
     small, medium = areas.below(SMALL), areas.below(MEDIUM)
     return {
-        "small": small if annotations else 0,
+        "small": small if counted.areas else 0,
         "medium": medium - small,
         "large": len(areas) - medium,
         "area_percentiles": {str(p): round(percentile(areas, p), 1) for p in (5, 50, 95)},
@@ -171,11 +165,9 @@ def percentile(ordered: _Ranked, p: float) -> float:
     return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
 
 
-def _split_summaries(
-    classes: ClassCounts, splits: dict[str, list[int]], names: dict[int, str]
-) -> dict[str, dict[str, Any]]:
+def _split_summaries(counted: Tally, splits: dict[str, list[int]], names: dict[int, str]) -> dict[str, dict[str, Any]]:
     """Images, objects and objects per class of each split."""
-    per_class = _split_classes(classes, splits)
+    per_class = _split_classes(counted, splits)
     return {
         name: {
             "images": len(ids),
@@ -186,19 +178,19 @@ def _split_summaries(
     }
 
 
-def _split_classes(classes: ClassCounts, splits: dict[str, list[int]]) -> dict[str, dict[int, int]]:
+def _split_classes(counted: Tally, splits: dict[str, list[int]]) -> dict[str, dict[int, int]]:
     """Objects per class of each split, summed from its images' counts in C. When the splits hold every image
     once, as assign makes them, the largest is what the others leave of the dataset's counts (a fifth of the sums)."""
     split_of = {image_id: name for name, ids in splits.items() for image_id in ids}  # an image in two: the last
-    whole = len(split_of) == sum(map(len, splits.values())) and split_of.keys() == classes.per_image.keys()
+    whole = len(split_of) == sum(map(len, splits.values())) and split_of.keys() == counted.per_image.keys()
     largest = max(splits, key=lambda name: len(splits[name])) if whole and splits else None
     found: dict[str, dict[int, int]] = {}
     for name in splits:
         if name != largest:
             members = compress(split_of, map(name.__eq__, split_of.values()))
-            found[name] = class_totals(map(classes.per_image.get, members, repeat({})))
+            found[name] = class_totals(map(counted.per_image.get, members, repeat({})))
     if largest is not None:
-        rest = Counter(classes.objects)
+        rest = Counter(counted.objects)
         for counts in found.values():
             rest.subtract(counts)
         found[largest] = +rest  # the classes it holds objects of

@@ -13,14 +13,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import chain, compress, islice
-from operator import itemgetter
+from itertools import islice
 from typing import Any
 
 from transferline.errors import InvalidInput
 from transferline.keys import SPLITS
 from transferline_converter.dataset import Problems, Where
 from transferline_converter.request import check_split
+from transferline_converter.tally import Tally, class_totals
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,6 @@ class SplitPlan:
     seed: int = 0
     near_duplicate_bits: int = 4  # -1 turns the near-duplicate grouping off (identical digests still group)
     assigned: dict[str, str] = field(default_factory=dict)  # image name -> split, from a user's list
-
-
-@dataclass(frozen=True)
-class ClassCounts:
-    """The annotations' classes counted once, for the splits and the report (splits.classes_per_image)."""
-
-    per_image: dict[int, dict[int, int]]  # image id -> objects per class, in the order its annotations name them
-    objects: Counter[int]  # objects per class in the whole dataset
 
 
 def check_ratios(ratios: dict[str, float]) -> dict[str, float]:
@@ -82,44 +74,45 @@ def assign(
     groups: list[int],
     plan: SplitPlan,
     problems: Problems,
-    classes: ClassCounts,
+    counted: Tally,
 ) -> dict[str, list[int]]:
-    """Image ids per split. `groups[i]` is the near-duplicate group of coco['images'][i]; `classes` is
-    classes_per_image(coco), counted once for the report too."""
+    """Image ids per split. `groups[i]` is the near-duplicate group of coco['images'][i]; `counted` is
+    tally(coco), read once for the report too."""
     ratios = check_ratios(plan.ratios)
     members: dict[int, list[dict[str, Any]]] = {}
     for image, group in zip(coco["images"], groups, strict=True):
         members.setdefault(group, []).append(image)
     chosen = _listed(members, plan.assigned, problems) if plan.assigned else {}
     free = [g for g in members if g not in chosen]
-    chosen.update(_stratify(free, members, classes, ratios, plan.seed))
+    chosen.update(_stratify(free, members, counted, ratios, plan.seed))
     for group, images in members.items():
         if len(images) > 1:
             names = ", ".join(i["file_name"] for i in images[:5])
             problems.info(
                 "near-duplicate", f"{len(images)} look-alike images kept together in {chosen[group]}: {names}"
             )
-    # each image's split looked up and each split's ids picked out in C, not extended a group at a time
-    split_of = list(map(chosen.__getitem__, groups))
-    ids = list(map(itemgetter("id"), coco["images"]))
-    return {name: sorted(compress(ids, map(name.__eq__, split_of))) for name in SPLITS}
+    result: dict[str, list[int]] = {name: [] for name in SPLITS}
+    for image, group in zip(coco["images"], groups, strict=True):  # an image at a time: no map per group
+        result[chosen[group]].append(image["id"])
+    return {name: sorted(ids) for name, ids in result.items()}
 
 
 def _stratify(
     groups: list[int],
     members: dict[int, list[dict[str, Any]]],
-    classes: ClassCounts,
+    counted: Tally,
     ratios: dict[str, float],
     seed: int,
 ) -> dict[int, str]:
     rng = random.Random(seed)
     images = list(map(members.__getitem__, groups))
-    per_image = classes.per_image
+    per_image = counted.per_image
     counts = [per_image[found[0]["id"]] if len(found) == 1 else _merged(found, per_image) for found in images]
     sizes = list(map(len, images))
     # every group free to place (no split list): the dataset's own class totals, already counted in C
-    totals = classes.objects if len(groups) == len(members) else class_totals(counts)
-    rank = {k: (n, k) for k, n in totals.items()}  # a group is placed by its rarest class: fewest objects, lowest id
+    totals = counted.objects if len(groups) == len(members) else class_totals(counts)
+    # a group is placed by its rarest class (fewest objects, then lowest id), found by plain numbers, not tuples
+    rank = {k: at for at, k in enumerate(sorted(totals, key=lambda k: (totals[k], k)))}
     rarest = list(map(partial(min, key=rank.__getitem__, default=None), counts))
     order = _order(rarest, totals, rng)
     open_splits = [s for s, r in ratios.items() if r > 0]
@@ -161,14 +154,6 @@ def _place(
     return chosen
 
 
-def class_totals(counts: Iterable[dict[int, int]]) -> dict[int, int]:
-    """Objects per class of the given counts: their (class, count) pairs counted in C, the few distinct weighed."""
-    totals: dict[int, int] = {}
-    for (k, n), times in Counter(chain.from_iterable(map(dict.items, counts))).items():
-        totals[k] = totals.get(k, 0) + n * times
-    return totals
-
-
 def _order(rarest: list[int | None], totals: dict[int, int], rng: random.Random) -> list[int]:
     """Positions of the groups by (objects of their rarest class, a draw), sorted in two stable passes on
     plain numbers (by the draw, then by the objects): the order one sort of (objects, draw) tuples gives."""
@@ -199,17 +184,6 @@ def _listed(members: dict[int, list[dict[str, Any]]], assigned: dict[str, str], 
                 "near-duplicate", f"look-alike images listed in {sorted(votes)}; all put in {split}", where
             )
     return chosen
-
-
-def classes_per_image(coco: dict[str, Any]) -> ClassCounts:
-    """Objects per class of each image and in all, each annotation's fields taken out and counted in C."""
-    annotations = coco["annotations"]
-    per_image: dict[int, dict[int, int]] = {image["id"]: {} for image in coco["images"]}
-    image_ids, category_ids = map(itemgetter("image_id"), annotations), map(itemgetter("category_id"), annotations)
-    pairs = Counter(zip(image_ids, category_ids, strict=True))
-    for (image, category), n in pairs.items():  # counted in C, in the order of first appearance
-        per_image[image][category] = n
-    return ClassCounts(per_image, Counter(map(itemgetter("category_id"), annotations)))
 
 
 def _merged(images: list[dict[str, Any]], per_image: dict[int, dict[int, int]]) -> dict[int, int]:

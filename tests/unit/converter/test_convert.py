@@ -9,12 +9,13 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from transferline_converter.build import BuildOptions
-from transferline_converter.convert import ConvertOptions, convert
+from transferline_converter.build import BuildOptions, Built
+from transferline_converter.convert import ConvertOptions, _groups, convert
 from transferline_converter.dataset import ImageIds, LabeledImage
 from transferline_converter.images import ImageIndex, Match
 from transferline_converter.masks import MaskSource
 from transferline_converter.sources import ExportSource
+from transferline_converter.splits import SplitPlan, near_duplicate_groups
 
 OPTIONS = ConvertOptions(build=BuildOptions(require_images=False))
 MATCHED = ConvertOptions()  # every row is matched against the stored images (none here: each is an error)
@@ -86,3 +87,10 @@ def test_a_broken_line_in_the_middle_is_named_and_every_other_row_is_kept() -> N
     assert [(e["code"], e["row"]) for e in errors] == [("malformed-row", "line 17")]
     assert errors[0]["message"].startswith("not a JSON object")
     assert conversion.failure is None  # 1 of 40 is under the 10 % limit
+
+
+def test_without_stored_images_each_image_is_a_group_as_the_near_duplicate_grouping_says() -> None:
+    coco = {"images": [{"id": n} for n in range(1, 8)], "annotations": [], "categories": []}
+    for bits in (4, -1):
+        plan = SplitPlan({"train": 1.0}, near_duplicate_bits=bits)
+        assert _groups(Built(coco, {}, {}), plan) == near_duplicate_groups([None] * 7, [None] * 7, bits)

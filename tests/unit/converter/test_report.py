@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from transferline_converter import report
 from transferline_converter.dataset import Problems
 from transferline_converter.report import make_report
-from transferline_converter.splits import classes_per_image
+from transferline_converter.tally import tally
 
 
 def annotation(number: int, image_id: int, category_id: int, w: float, h: float) -> dict[str, object]:
@@ -29,7 +29,7 @@ def test_classes_objects_sizes_and_splits_are_counted_from_the_annotations() -> 
         "annotations": annotations,
         "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "cup"}],
     }
-    report = make_report(coco, {"train": [1, 3], "val": [2], "test": []}, Problems(), {}, classes_per_image(coco))
+    report = make_report(coco, {"train": [1, 3], "val": [2], "test": []}, Problems(), {}, tally(coco))
 
     assert report["classes"] == {
         "car": {"id": 1, "objects": 3, "images": 2},
@@ -52,7 +52,7 @@ def test_classes_objects_sizes_and_splits_are_counted_from_the_annotations() -> 
 
 def test_a_dataset_without_annotations_reports_zeros() -> None:
     coco = {"images": [{"id": 1, "width": 4, "height": 4}], "annotations": [], "categories": []}
-    report = make_report(coco, {"train": [1], "val": [], "test": []}, Problems(), {}, classes_per_image(coco))
+    report = make_report(coco, {"train": [1], "val": [], "test": []}, Problems(), {}, tally(coco))
     assert report["objects"] == 0 and report["classes"] == {}
     assert (report["box_sizes"]["small"], report["box_sizes"]["medium"], report["box_sizes"]["large"]) == (0, 0, 0)
     assert report["objects_per_image"]["without_objects"] == 1

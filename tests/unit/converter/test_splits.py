@@ -12,13 +12,8 @@ from hypothesis import strategies as st
 from transferline.errors import InvalidInput
 from transferline_converter import splits
 from transferline_converter.dataset import Problems
-from transferline_converter.splits import (
-    SplitPlan,
-    assign,
-    classes_per_image,
-    near_duplicate_groups,
-    read_split_list,
-)
+from transferline_converter.splits import SplitPlan, assign, near_duplicate_groups, read_split_list
+from transferline_converter.tally import tally
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 
@@ -26,13 +21,17 @@ RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 def dataset(n_images: int, seed: int = 0) -> dict:
     """Images with one or two objects; class 3 is rare (about 1 image in 12)."""
     rng = random.Random(seed)
-    images = [{"id": i, "file_name": f"img_{i}.jpg"} for i in range(1, n_images + 1)]
+    images = [{"id": i, "file_name": f"img_{i}.jpg", "width": 8, "height": 8} for i in range(1, n_images + 1)]
     annotations = []
     for image in images:
         classes = [3] if rng.random() < 0.08 else rng.sample([1, 2], rng.randint(1, 2))
         for category in classes:
-            annotations.append({"id": len(annotations) + 1, "image_id": image["id"], "category_id": category})
+            annotations.append(box(len(annotations) + 1, image["id"], category))
     return {"images": images, "annotations": annotations, "categories": [{"id": c} for c in (1, 2, 3)]}
+
+
+def box(number: int, image_id: int, category_id: int) -> dict:
+    return {"id": number, "image_id": image_id, "category_id": category_id, "bbox": [0, 0, 2, 2], "area": 4}
 
 
 def class_share(coco: dict, ids: list[int], category: int) -> float:
@@ -43,7 +42,7 @@ def class_share(coco: dict, ids: list[int], category: int) -> float:
 
 def test_every_class_is_split_close_to_the_ratios() -> None:
     coco = dataset(400)
-    splits = assign(coco, list(range(400)), SplitPlan(RATIOS, seed=1), Problems(), classes_per_image(coco))
+    splits = assign(coco, list(range(400)), SplitPlan(RATIOS, seed=1), Problems(), tally(coco))
     assert sorted(i for ids in splits.values() for i in ids) == list(range(1, 401))
     for category in (1, 2, 3):
         for name, ratio in RATIOS.items():
@@ -52,9 +51,9 @@ def test_every_class_is_split_close_to_the_ratios() -> None:
 
 def test_the_same_seed_gives_the_same_split_and_another_seed_another() -> None:
     coco = dataset(200)
-    first = assign(coco, list(range(200)), SplitPlan(RATIOS, seed=7), Problems(), classes_per_image(coco))
-    again = assign(coco, list(range(200)), SplitPlan(RATIOS, seed=7), Problems(), classes_per_image(coco))
-    other = assign(coco, list(range(200)), SplitPlan(RATIOS, seed=8), Problems(), classes_per_image(coco))
+    first = assign(coco, list(range(200)), SplitPlan(RATIOS, seed=7), Problems(), tally(coco))
+    again = assign(coco, list(range(200)), SplitPlan(RATIOS, seed=7), Problems(), tally(coco))
+    other = assign(coco, list(range(200)), SplitPlan(RATIOS, seed=8), Problems(), tally(coco))
     assert first == again and first != other
 
 
@@ -64,7 +63,7 @@ def test_a_group_of_look_alikes_never_spans_two_splits(n_images, seed, group_of)
     coco = dataset(n_images, seed)
     groups = [group_of[i % len(group_of)] for i in range(n_images)]
     problems = Problems()
-    splits = assign(coco, groups, SplitPlan(RATIOS, seed=seed), problems, classes_per_image(coco))
+    splits = assign(coco, groups, SplitPlan(RATIOS, seed=seed), problems, tally(coco))
     split_of = {image_id: name for name, ids in splits.items() for image_id in ids}
     for group in set(groups):
         members = [coco["images"][i]["id"] for i in range(n_images) if groups[i] == group]
@@ -86,7 +85,7 @@ def test_near_duplicates_are_found_by_hamming_distance_and_digest() -> None:
 def test_a_split_list_is_followed_and_the_rest_is_stratified() -> None:
     coco = dataset(50)
     assigned = read_split_list({"val": ["img_1.jpg", "img_2.jpg"], "test": ["img_3.jpg"]})
-    splits = assign(coco, list(range(50)), SplitPlan(RATIOS, assigned=assigned), Problems(), classes_per_image(coco))
+    splits = assign(coco, list(range(50)), SplitPlan(RATIOS, assigned=assigned), Problems(), tally(coco))
     assert {1, 2} <= set(splits["val"]) and 3 in splits["test"]
     assert len(splits["train"]) > 25
 
@@ -95,7 +94,7 @@ def test_look_alikes_listed_in_two_splits_follow_the_majority_with_a_warning() -
     coco = dataset(6)
     assigned = read_split_list({"train": ["img_1.jpg", "img_2.jpg"], "test": ["img_3.jpg"]})
     problems = Problems()
-    splits = assign(coco, [0, 0, 0, 1, 2, 3], SplitPlan(RATIOS, assigned=assigned), problems, classes_per_image(coco))
+    splits = assign(coco, [0, 0, 0, 1, 2, 3], SplitPlan(RATIOS, assigned=assigned), problems, tally(coco))
     assert {1, 2, 3} <= set(splits["train"])
     assert any("look-alike images listed in" in p.message for p in problems.items)
 
@@ -110,9 +109,7 @@ def test_a_bad_split_list_is_a_clear_error(value) -> None:
 
 def test_zero_ratio_splits_stay_empty() -> None:
     coco = dataset(30)
-    splits = assign(
-        coco, list(range(30)), SplitPlan({"train": 1, "val": 0, "test": 0}), Problems(), classes_per_image(coco)
-    )
+    splits = assign(coco, list(range(30)), SplitPlan({"train": 1, "val": 0, "test": 0}), Problems(), tally(coco))
     assert len(splits["train"]) == 30 and splits["val"] == splits["test"] == []
     assert Counter(len(v) for v in splits.values())[0] == 2
 
@@ -149,17 +146,13 @@ def _stratify_as_first_written(groups, members, classes, ratios, seed):
     st.booleans(),
 )
 def test_the_stratification_places_every_group_as_first_written(objects, grouping, ratios, seed, listed) -> None:
-    images = [{"id": n + 1} for n in range(len(objects))]
-    annotations = [{"image_id": n + 1, "category_id": c} for n, found in enumerate(objects) for c in found]
+    images = [{"id": n + 1, "width": 8, "height": 8} for n in range(len(objects))]
+    annotations = [box(0, n + 1, c) for n, found in enumerate(objects) for c in found]
     members: dict[int, list[dict[str, int]]] = {}
     for image, group in zip(images, grouping, strict=False):
         members.setdefault(group, []).append(image)
-    classes = classes_per_image({"images": images, "annotations": annotations})
+    classes = tally({"images": images, "annotations": annotations})
     shares = dict(zip(("train", "val", "test"), ratios, strict=True))
     groups = list(members)[::2] if listed else list(members)  # the others as if a split list placed them
     expected = _stratify_as_first_written(groups, members, classes, shares, seed)
     assert splits._stratify(groups, members, classes, shares, seed) == expected
-    assert classes.per_image == {
-        image["id"]: dict(Counter(found)) for image, found in zip(images, objects, strict=True)
-    }
-    assert classes.objects == Counter(c for found in objects for c in found)
