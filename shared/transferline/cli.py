@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -15,6 +17,7 @@ COMMANDS_GROUP = "transferline.commands"
 
 
 def main(argv: list[str] | None = None) -> int:
+    _skip_the_last_collection()
     args = _parser().parse_args(argv)
     try:
         return int(args.command(args) or 0)
@@ -30,6 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as exc:  # a slim install without this command's extra
         print(f"error: {exc}: this command needs its extra, e.g. pip install 'transferline[all]'", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _skip_the_last_collection() -> None:
+    """At exit, freeze what is still alive out of the cycle collector's reach. The interpreter's shutdown would
+    otherwise walk the whole heap of modules, classes and pydantic schemas one last time, 25 ms of CPU of every
+    command (an eighth of `transferline convert` on a small export), to free memory the process hands back
+    anyway. Python never promised to finalize what is alive at exit; flushing streams and logs does not need it."""
+    atexit.unregister(gc.freeze)  # registered once, however often main runs in one process (tests)
+    atexit.register(gc.freeze)
 
 
 def _platform(name: str) -> Callable[[argparse.Namespace], int]:

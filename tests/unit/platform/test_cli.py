@@ -154,6 +154,16 @@ def _requests(settings: Settings, topic: str) -> list[dict]:
         bus.close()
 
 
+def test_at_exit_what_is_alive_is_frozen_out_of_the_last_collection() -> None:
+    """An exit handler registered before main runs after main's own (they run last in, first out)."""
+    code = (
+        "import atexit, gc; atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0));"
+        " from transferline.cli import main; main(['--help'])"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.splitlines()[-1] == "frozen True"
+
+
 def test_building_the_parser_imports_no_stage_machinery() -> None:
     """`transferline --help` and a usage error load every service's CLI module, but pydantic, the settings and the
     store only load when a command runs."""
