@@ -156,3 +156,18 @@ def test_the_stratification_places_every_group_as_first_written(objects, groupin
     groups = list(members)[::2] if listed else list(members)  # the others as if a split list placed them
     expected = _stratify_as_first_written(groups, members, classes, shares, seed)
     assert splits._stratify(groups, members, classes, shares, seed) == expected
+
+
+def class_counts(classes: int) -> st.SearchStrategy[list[dict[int, int]]]:
+    return st.lists(st.dictionaries(st.integers(1, classes), st.integers(1, 5), max_size=6), min_size=1, max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([5, 8, 14]).flatmap(class_counts))  # few classes (the tests in rank order) and many (min)
+def test_the_rarest_class_of_each_group_is_the_one_of_fewest_objects_then_lowest_id(counts) -> None:
+    totals: dict[int, int] = {}
+    for found in counts:
+        for k, n in found.items():
+            totals[k] = totals.get(k, 0) + n
+    expected = [min(found, key=lambda k: (totals[k], k), default=None) for found in counts]
+    assert splits._rarest(counts, totals) == expected
