@@ -90,17 +90,19 @@ class _Builder:
         """`_add_shapes` of a row's plain boxes, read as they are kept: a box's Shape is made only for `_add_shape`."""
         width, height, image_id, kept = image["width"], image["height"], image["id"], self.kept
         annotations, classes = self.annotations, self.annotation_classes
+        number = len(annotations) + 1  # the next annotation's id
         for index, obj in enumerate(boxes.objects):
             name, box = kept.get(obj.name), obj.bounding_box
             entry = None
             if name is not None:
-                number = len(annotations) + 1
                 entry = _inside_box(number, image_id, box.left, box.top, box.width, box.height, width, height, 0)
             if name is None or entry is None:
                 self._add_shape(boxes.shape(index), image, None)
+                number = len(annotations) + 1
                 continue
             annotations.append(entry)  # _keep, spelled out: a method call per box was 2 % of the build
             classes.append(name)
+            number += 1
 
     def _keep(self, annotation: dict[str, Any], name: str) -> None:
         """Add the annotation, of class `name` (its category id is set once every class is known)."""
