@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import accumulate, chain, compress, repeat
 from operator import itemgetter
 from typing import Any
@@ -87,7 +87,10 @@ def _per_class(counted: Tally, names: dict[int, str]) -> dict[str, dict[str, int
 
 
 def _objects_per_image(coco: dict[str, Any], classes: dict[int, dict[int, int]]) -> dict[str, float]:
-    per_image = map(classes.__getitem__, map(itemgetter("id"), coco["images"]))
+    images = coco["images"]
+    # the tally holds each image once, in the images' order, when no two share an id (as build makes them)
+    by_id = map(classes.__getitem__, map(itemgetter("id"), images))
+    per_image: Iterable[dict[int, int]] = classes.values() if len(classes) == len(images) else by_id
     counts = sorted(map(sum, map(dict.values, per_image))) or [0]
     return {
         "min": counts[0],
@@ -185,9 +188,9 @@ def _split_classes(counted: Tally, splits: dict[str, list[int]]) -> dict[str, di
     whole = len(split_of) == sum(map(len, splits.values())) and split_of.keys() == counted.per_image.keys()
     largest = max(splits, key=lambda name: len(splits[name])) if whole and splits else None
     found: dict[str, dict[int, int]] = {}
-    for name in splits:
+    for name, ids in splits.items():
         if name != largest:
-            members = compress(split_of, map(name.__eq__, split_of.values()))
+            members = ids if whole else compress(split_of, map(name.__eq__, split_of.values()))
             found[name] = class_totals(map(counted.per_image.get, members, repeat({})))
     if largest is not None:
         rest = Counter(counted.objects)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -78,3 +80,52 @@ def test_sizes_ranked_by_counting_read_as_sorted_and_as_numpy(values, limits) ->
     for limit in [1024, 9216, *limits]:
         assert counted.below(limit) == ordered.below(limit) == chosen.below(limit) == sum(v < limit for v in values)
     assert len(counted) == len(ordered) == len(values)
+
+
+def _counts_as_first_written(coco: dict, splits: dict[str, list[int]]) -> tuple[dict, dict, dict]:
+    """Classes, objects per image and split summaries counted annotation by annotation, as first written."""
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    objects = Counter(a["category_id"] for a in coco["annotations"])
+    images = Counter(c for c, _ in {(a["category_id"], a["image_id"]) for a in coco["annotations"]})
+    classes = {names[c]: {"id": c, "objects": objects[c], "images": images[c]} for c in names}
+    per_image = Counter(a["image_id"] for a in coco["annotations"])
+    counts = sorted(per_image[image["id"]] for image in coco["images"])
+    split_of = {image_id: name for name, ids in splits.items() for image_id in ids}
+    per_split = {name: Counter() for name in splits}
+    for a in coco["annotations"]:
+        if a["image_id"] in split_of:
+            per_split[split_of[a["image_id"]]][a["category_id"]] += 1
+    summaries = {
+        name: {
+            "images": len(ids),
+            "objects": per_split[name].total(),
+            "classes": dict(sorted((names[c], n) for c, n in per_split[name].items())),
+        }
+        for name, ids in splits.items()
+    }
+    return classes, {"min": counts[0], "max": counts[-1], "without_objects": counts.count(0)}, summaries
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(1, 12), min_size=1, max_size=12),  # image ids, some shared
+    st.lists(st.tuples(st.integers(0, 11), st.integers(1, 4)), max_size=50),
+    st.lists(st.sampled_from(["train", "val", "test"]), min_size=12, max_size=12),
+    st.lists(st.lists(st.integers(1, 14), max_size=6), min_size=3, max_size=3),  # splits that overlap, or miss
+    st.booleans(),
+)
+def test_classes_and_split_counts_read_from_the_tally_as_from_each_annotation(ids, boxes, placed, lists, whole):
+    images = [{"id": i, "width": 4, "height": 4} for i in ids]
+    annotations = [annotation(n, ids[at % len(ids)], c, 1, 2) for n, (at, c) in enumerate(boxes)]
+    categories = [{"id": c, "name": f"class {5 - c}"} for c in range(1, 5)]
+    coco = {"images": images, "annotations": annotations, "categories": categories}
+    distinct = list(dict.fromkeys(ids))
+    if whole:
+        split_of = dict(zip(distinct, placed[: len(distinct)], strict=True))  # every image in one split
+        splits = {name: [i for i, s in split_of.items() if s == name] for name in ("train", "val", "test")}
+    else:
+        splits = dict(zip(("train", "val", "test"), lists, strict=True))
+    report = make_report(coco, splits, Problems(), {}, tally(coco))
+    classes, per_image, summaries = _counts_as_first_written(coco, splits)
+    assert report["classes"] == classes and report["splits"] == summaries
+    assert {k: report["objects_per_image"][k] for k in per_image} == per_image
