@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _skip_the_last_collection() -> None:
     """At exit, freeze what is still alive out of the cycle collector's reach. The interpreter's shutdown would
-    otherwise walk the whole heap of modules, classes and pydantic schemas one last time, 25 ms of CPU of every
-    command (an eighth of `transferline convert` on a small export), to free memory the process hands back
-    anyway. Python never promised to finalize what is alive at exit; flushing streams and logs does not need it."""
+    otherwise walk the heap of modules, classes and pydantic schemas one last time (25 ms of CPU of `transferline
+    convert`, an eighth of it on a small export) to free memory the process hands back anyway. Python never
+    promised to finalize what is alive at exit; flushing streams and logs does not need it."""
     atexit.unregister(gc.freeze)  # registered once, however often main runs in one process (tests)
     atexit.register(gc.freeze)
 
