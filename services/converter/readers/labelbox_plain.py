@@ -59,11 +59,11 @@ class _Label(Struct):
 
 # One project, of at most one label: several labels are a warning the checked reading records. (A row of several
 # projects, of one label in all, is left to it too: counting labels across projects took a tenth of `_image`.)
-One = Meta(max_length=1)
+AtMostOne = Meta(max_length=1)
 
 
 class _Project(Struct):
-    labels: Annotated[list[_Label], One] | None = None
+    labels: Annotated[list[_Label], AtMostOne] | None = None
 
 
 class _Media(Struct):
@@ -82,7 +82,7 @@ class _DataRow(Struct):
 class _Row(Struct):
     data_row: _DataRow
     media_attributes: _Media | None = None
-    projects: Annotated[dict[str, _Project], One] | None = None
+    projects: Annotated[dict[str, _Project], AtMostOne] | None = None
 
 
 _DECODER = msgspec.json.Decoder(_Row)
