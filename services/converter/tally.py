@@ -18,6 +18,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Tally:
+    """What tally() read from a COCO's annotations."""
+
     per_image: dict[int, dict[int, int]]  # image id -> objects per class, in the order its annotations name them
     objects: Counter[int]  # objects per class in the whole dataset
     areas: list[float]  # each annotation's area, in the annotations' order
