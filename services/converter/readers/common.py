@@ -139,16 +139,18 @@ def json_kind(value: Any) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
-def ndjson_lines(file: ExportFile, problems: Problems) -> Iterator[tuple[Where, bytes]]:
-    """(where, line) per non-empty line; an oversized line is recorded and skipped, not fatal."""
+def ndjson_lines(file: ExportFile, problems: Problems) -> Iterator[tuple[str, bytes]]:
+    """(row, line) per non-empty line, the row named `line N` for its Where (made by the reader, which may name the
+    row further: a Where made here for every line was dropped for another by most); an oversized line is recorded
+    and skipped, not fatal."""
     for number, line in enumerate(io.BytesIO(file.data), start=1):  # one at a time: a list would double the file
-        where = Where(f"line {number}")
         if line.isspace():  # what strip() would leave empty (a line here is never b""), without copying the line
             continue
         if len(line) > MAX_LINE_BYTES:
-            problems.error("malformed-row", f"line is {len(line) / 2**20:.0f} MiB, over the 16 MiB limit", where)
+            message = f"line is {len(line) / 2**20:.0f} MiB, over the 16 MiB limit"
+            problems.error("malformed-row", message, Where(f"line {number}"))
             continue
-        yield where, line
+        yield f"line {number}", line
 
 
 def field(obj: Any, key: str, kind: type[T], where: Where) -> T:

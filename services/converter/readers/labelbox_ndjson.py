@@ -68,13 +68,13 @@ def read(source: ExportSource, options: ReadOptions, problems: Problems) -> Read
     file = source.one_file("Labelbox NDJSON export", *SUFFIXES)
     start = len(problems.items)
     images: list[LabeledImage] = []
-    for where, line in ndjson_lines(file, problems):
+    for row, line in ndjson_lines(file, problems):
         try:  # the usual row in one step; any other parsed and read field by field, saying what is off
-            images.append(plain_row(line, where) or _row(loads_line(line), where, problems))
+            images.append(plain_row(line, row) or _row(loads_line(line), Where(row), problems))
         except RowError as err:
             err.record(problems)
         except NOT_JSON as exc:
-            problems.error("malformed-row", f"not a JSON object: {exc}", where)
+            problems.error("malformed-row", f"not a JSON object: {exc}", Where(row))
     if not images:
         raise InvalidInput(f"{file.name}: no data row could be read{first_problem(problems, start)}")
     categories = list(dict.fromkeys(chain.from_iterable(map(LabeledImage.categories, images))))

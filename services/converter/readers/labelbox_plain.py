@@ -89,15 +89,16 @@ _DECODER = msgspec.json.Decoder(_Row)
 _NO_MEDIA = _Media()
 
 
-def plain_row(line: bytes, where: Where) -> LabeledImage | None:
-    """The line's row as `labelbox_ndjson._row` reads it when it has the usual shape; None if not."""
+def plain_row(line: bytes, row: str) -> LabeledImage | None:
+    """The line's row (`row`: `line N`, as the Where names it) as `labelbox_ndjson._row` reads it when it has the
+    usual shape; None if not."""
     if not (line.isascii() or _utf8(line)):
         return None
     try:
-        row = _DECODER.decode(line)
+        decoded = _DECODER.decode(line)
     except (msgspec.DecodeError, RecursionError):  # a ValidationError is a DecodeError
         return None
-    return _image(row, where)
+    return _image(decoded, row)
 
 
 def _utf8(line: bytes) -> bool:
@@ -110,17 +111,17 @@ def _utf8(line: bytes) -> bool:
     return True
 
 
-def _image(row: _Row, where: Where) -> LabeledImage | None:
+def _image(decoded: _Row, row: str) -> LabeledImage | None:
     """The decoded row as the checked reading reads it; None where what the types cannot say makes it unusual."""
-    data_row, media = row.data_row, row.media_attributes or _NO_MEDIA
+    data_row, media = decoded.data_row, decoded.media_attributes or _NO_MEDIA
     ids = ImageIds(global_key=data_row.global_key, url=data_row.row_data, external_id=data_row.external_id)
     if not (ids.global_key or ids.url or ids.external_id) or (media.mime_type or "").startswith("video/"):
         return None
-    where = Where(f"{where.row} (data row {data_row.id})") if data_row.id else where
+    where = Where(f"{row} (data row {data_row.id})" if data_row.id else row)
     image = LabeledImage(where, ids, media.width, media.height)
-    if not row.projects:
+    if not decoded.projects:
         return image
-    [(project_id, project)] = row.projects.items()
+    [(project_id, project)] = decoded.projects.items()
     if not project.labels:
         return image
     label = project.labels[0]

@@ -37,7 +37,7 @@ def read(data: bytes, checked_only: bool = False) -> tuple[Any, list[Any]]:
     source = ExportSource("export", [ExportFile("export.ndjson", data)])
     with pytest.MonkeyPatch.context() as patch:
         if checked_only:
-            patch.setattr(ndjson, "plain_row", lambda line, where: None)
+            patch.setattr(ndjson, "plain_row", lambda line, row: None)
             patch.setattr(ndjson, "loads_line", lambda line: loads(line.decode("utf-8-sig")))
         try:
             result = ndjson.read(source, ReadOptions(), problems)
@@ -49,7 +49,7 @@ def read(data: bytes, checked_only: bool = False) -> tuple[Any, list[Any]]:
 def assert_read_as_checked(data: bytes) -> None:
     assert read(data) == read(data, checked_only=True)
     for number, line in enumerate(data.splitlines(keepends=True), start=1):
-        if line.strip() and plain_row(line, Where(f"line {number}")) is not None:
+        if line.strip() and plain_row(line, f"line {number}") is not None:
             # read in one step only when the checked reading has nothing to say about it
             assert read(line, checked_only=True)[1] == [], line
 
@@ -249,7 +249,7 @@ WHOLE_LINES = [
 
 
 def test_the_usual_row_is_read_in_one_step_as_the_checked_reading_reads_it():
-    found = plain_row(line(BASE), Where("line 1"))
+    found = plain_row(line(BASE), "line 1")
     assert found is not None and found.boxes is not None
     assert list(found.categories()) == [obj["name"] for obj in label(BASE)["annotations"]["objects"]]
     assert found.shapes[0].where.field == f"projects.{PROJECT}.labels[0].annotations.objects[0].bounding_box"
