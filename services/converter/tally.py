@@ -28,17 +28,20 @@ class Tally:
 
 def tally(coco: dict[str, Any]) -> Tally:
     annotations = coco["annotations"]
-    per_image: dict[int, dict[int, int]] = {image["id"]: {} for image in coco["images"]}
-    sizes = {image["id"]: image["width"] * image["height"] for image in coco["images"]}
+    per_image: dict[int, dict[int, int]] = {}
+    of_image: dict[int, tuple[dict[int, int], int]] = {}  # its counts and pixel area: one lookup a box, not two
+    for image in coco["images"]:
+        found = per_image[image["id"]] = {}
+        of_image[image["id"]] = found, image["width"] * image["height"]
     areas: list[float] = []
     fractions: list[float] = []
     add_area, add_fraction = areas.append, fractions.append
     for annotation in annotations:
-        image, category, box = annotation["image_id"], annotation["category_id"], annotation["bbox"]
-        found = per_image[image]
+        category, box = annotation["category_id"], annotation["bbox"]
+        found, pixels = of_image[annotation["image_id"]]
         found[category] = found.get(category, 0) + 1
         add_area(annotation["area"])
-        add_fraction(box[2] * box[3] / sizes[image])
+        add_fraction(box[2] * box[3] / pixels)
     return Tally(per_image, Counter(map(itemgetter("category_id"), annotations)), areas, fractions)
 
 

@@ -14,13 +14,13 @@ SIZES = [(8, 8), (640, 480), (1280, 720)]
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.sampled_from(SIZES), min_size=1, max_size=12),
+    st.lists(st.tuples(st.integers(10, 18), st.sampled_from(SIZES)), min_size=1, max_size=12),  # ids may repeat
     st.lists(st.tuples(st.integers(0, 11), st.integers(1, 6), st.integers(1, 40), st.floats(0.001, 40.0)), max_size=60),
 )
 def test_the_tally_holds_each_images_classes_the_totals_and_each_boxs_sizes(sizes, boxes) -> None:
-    images = [{"id": 10 + n, "width": w, "height": h} for n, (w, h) in enumerate(sizes)]
+    images = [{"id": i, "width": w, "height": h} for i, (w, h) in sizes]
     annotations = [
-        {"image_id": 10 + n % len(images), "category_id": c, "bbox": [1, 2, w, h], "area": round(w * h, 3)}
+        {"image_id": images[n % len(images)]["id"], "category_id": c, "bbox": [1, 2, w, h], "area": round(w * h, 3)}
         for n, c, w, h in boxes
     ]
     counted = tally({"images": images, "annotations": annotations})
