@@ -30,28 +30,39 @@ _PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIM
 CHUNK = 1 << 20  # bytes a file's stream hands over at a time
 BATCH = 8192  # list items encoded in one run at most: about a megabyte of annotations
 CHECKED = 256  # runs encoded, then checked in one search
+SHORT = 1 << 16  # bytes of a text checked with others: a longer one is searched alone, joining would copy it
 SPLIT_KEYS = ("images", "annotations", "categories")  # a split's file: its images and annotations, every category
 
 
 def encode(value: Any) -> bytes:
     """`json.dumps(value, separators=(",", ":"))` as UTF-8 bytes (it is ASCII), by orjson (a tenth of the time)
     wherever its text is the same; what json cannot encode raises as json raises."""
-    return _encode_each([value])[0]
+    try:
+        text = orjson.dumps(value, option=_PASSTHROUGH)
+    except orjson.JSONEncodeError:
+        return _json_encode(value).encode()
+    return text if _as_json_writes(text) else _json_encode(value).encode()
 
 
-def _encode_each(values: list[Any]) -> list[bytes]:
-    """`encode` of each value, orjson's texts checked in one search: a large COCO's items are encoded in thousands
-    of runs of a few items, and a search of each run's text cost three quarters of encoding them."""
+def _item_texts(lists: list[list[Any]]) -> list[bytes]:
+    """Each list's items as `encode` writes the list, without its brackets; orjson's SHORT texts checked in one
+    search: a large COCO's items are encoded in thousands of runs of a few items, and a search of each run's text
+    cost three quarters of encoding them."""
     texts: list[bytes | None] = []
-    for value in values:
+    for items in lists:
         try:
-            texts.append(orjson.dumps(value, option=_PASSTHROUGH))
+            # cut out (a copy): orjson's own bytes keep their room to grow, held they took four times the text
+            texts.append(orjson.dumps(items, option=_PASSTHROUGH)[1:-1])
         except orjson.JSONEncodeError:
             texts.append(None)
-    # a newline between texts: orjson escapes it, and no pattern the check looks for spans it
-    if not _as_json_writes(b"\n".join(text for text in texts if text is not None)):
-        texts = [text if text is not None and _as_json_writes(text) else None for text in texts]
-    return [_json_encode(value).encode() if text is None else text for text, value in zip(texts, values, strict=True)]
+    # a newline between texts: orjson escapes it, and no pattern the check looks for spans it (nor a bracket)
+    short = _as_json_writes(b"\n".join(text for text in texts if text is not None and len(text) < SHORT))
+    return [
+        text
+        if text is not None and ((short and len(text) < SHORT) or _as_json_writes(text))
+        else _json_encode(items).encode()[1:-1]
+        for text, items in zip(texts, lists, strict=True)
+    ]
 
 
 def _as_json_writes(text: bytes) -> bool:
@@ -116,8 +127,7 @@ class _Runs:
                 chunks.append(items[at : min(at + BATCH, end)])
             start = end
         for at in range(0, len(chunks), CHECKED):
-            # cut out (a copy): orjson's own bytes keep their room to grow, held they took four times the text
-            runs.texts.extend([text[1:-1] for text in _encode_each(chunks[at : at + CHECKED])])
+            runs.texts.extend(_item_texts(chunks[at : at + CHECKED]))
         return runs
 
     def texts_of(self, split: str | None) -> list[bytes]:

@@ -98,10 +98,15 @@ ODD_VALUES = [
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(ODD_VALUES) | st.lists(st.sampled_from(ODD_VALUES), max_size=3), max_size=8))
-def test_values_checked_in_one_search_are_encoded_as_each_alone(values):
-    """Runs are encoded, then their texts checked together: each still reads as json.dumps writes it."""
-    assert coco_json._encode_each(values) == [dumps(value).encode() for value in values]
+@given(
+    st.lists(st.lists(st.sampled_from(ODD_VALUES) | st.lists(st.sampled_from(ODD_VALUES), max_size=3)), max_size=8),
+    st.sampled_from([1 << 16, 8]),
+)
+def test_runs_checked_in_one_search_are_encoded_as_each_alone(lists, short):
+    """Runs are encoded, then their short texts checked together: each still reads as json.dumps writes it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(coco_json, "SHORT", short)  # with 8, most texts are searched alone
+        assert coco_json._item_texts(lists) == [dumps(items).encode()[1:-1] for items in lists]
 
 
 PATTERN_PARTS = [b"0", b"1", b".", b"e", b"-", b"u", b"l", b",", b"null", b"0.0000", b"e-5", b"\x7f", "\u00e9".encode()]
