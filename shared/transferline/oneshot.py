@@ -40,7 +40,7 @@ def run_stage(
     `outputs` mounts more keys writable, for a command whose folder is laid out unlike the store (the downloader's
     DIR/manifest.jsonl beside DIR/images/)."""
     # Imported here, not above: every service's CLI module imports this one when `transferline` builds its parser,
-    # and pydantic, the settings and the store are for running a stage, not for `--help` or a usage error.
+    # and pydantic, pydantic-settings and the store are for running a stage, not for `--help` or a usage error.
     from transferline.settings import Settings
     from transferline.stage import StageContext
     from transferline.store.filesystem import FilesystemStore, Mount

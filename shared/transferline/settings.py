@@ -1,14 +1,14 @@
-"""Settings from environment variables only (12-factor), typed pydantic models; the defaults give the embedded
-mode. The platform's settings are here; a service's own settings subclass `ServiceSettings` beside it."""
+"""Settings from environment variables only (12-factor), typed with pydantic-settings; the defaults give the
+embedded mode. The platform's settings are here; a service's own settings subclass `ServiceSettings` beside it."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+from pydantic import AfterValidator, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from transferline.errors import ConfigurationError
 
@@ -33,25 +33,10 @@ def _networks(value: str) -> str:
 Networks = Annotated[str, AfterValidator(_networks)]
 
 
-class ServiceSettings(BaseModel):
-    """Every setting is TRANSFERLINE_<FIELD>; unknown variables are ignored, a bad value names its variable.
+class ServiceSettings(BaseSettings):
+    """Every setting is TRANSFERLINE_<FIELD>; unknown variables are ignored, a bad value names its variable."""
 
-    A plain model that reads the environment itself, as pydantic-settings did for it: importing that library (and
-    the asyncio it loads for its own command line) cost every command 25 ms of CPU, an eighth of `transferline
-    convert`'s start, for this one feature. Values are the environment's text: a list is a comma-separated
-    setting (`listed`), not JSON."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore", validate_default=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _environment(cls, given: Any) -> Any:
-        """What the caller does not give comes from the process environment (variable names in any case)."""
-        if not isinstance(given, dict):
-            return given
-        fields = {var: name for name, var in cls.variables().items()}
-        found = {fields[var.upper()]: value for var, value in os.environ.items() if var.upper() in fields}
-        return found | given
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore", validate_default=True)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:

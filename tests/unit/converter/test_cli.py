@@ -34,8 +34,6 @@ NOT_FOR_CONVERT = (
     "flask",
     "tensorflow",
     "PIL",
-    "pydantic_settings",  # the settings read the environment themselves
-    "asyncio",
 )
 
 
