@@ -64,7 +64,7 @@ def export_names(store: Store, job: str, request: ConvertRequested) -> list[str]
 def read_export(store: Store, job: str, name: str) -> ExportSource:
     key = keys.raw_labels(job, name)
     try:
-        return ExportSource.from_bytes(name, store.get_bytes(key))
+        return ExportSource.from_stored_file(name, store, key)
     except KeyError:
         pass
     found = list(store.list(key + "/"))

@@ -7,8 +7,9 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import msgspec
@@ -139,18 +140,66 @@ def json_kind(value: Any) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
+@dataclass(frozen=True)
+class LongLine:
+    """A line over MAX_LINE_BYTES (its newline counted), not held: its first MAX_LINE_BYTES + 1 bytes, its size
+    (what was read of it, where the rest was not needed), and whether it is all blank space."""
+
+    head: bytes
+    size: int
+    blank: bool
+
+
+_LONG_LINE_CHUNK = 1024 * 1024
+
+
+def stream_lines(stream: BinaryIO, whole: bool = True) -> Iterator[bytes | LongLine]:
+    """The stream's lines, each with its newline (the last may have none), split on b"\n" only as bytes split; a
+    line too long to hold is read through in chunks and given as a LongLine. With whole=False a long line is read
+    only until it shows a byte that is not blank space (a sniff needs no more, and a minified JSON file is one
+    long line)."""
+    # A line of the limit's length is read whole with its newline: the sniff, which does not count the newline,
+    # parses it, where ndjson_lines, which does, refuses it.
+    limit = MAX_LINE_BYTES + 1
+    while line := stream.readline(limit):
+        if len(line) < limit or line.endswith(b"\n"):
+            yield line
+        else:
+            yield _long_line(stream, line, whole)
+
+
+def _long_line(stream: BinaryIO, head: bytes, whole: bool) -> LongLine:
+    size, blank, chunk = len(head), head.isspace(), head
+    while (whole or blank) and not chunk.endswith(b"\n") and (chunk := stream.readline(_LONG_LINE_CHUNK)):
+        size, blank = size + len(chunk), blank and chunk.isspace()
+    return LongLine(head, size, blank)
+
+
+def is_blank(line: bytes | LongLine) -> bool:
+    """What strip() would leave empty (a line here is never b""), without copying the line."""
+    return line.blank if isinstance(line, LongLine) else line.isspace()
+
+
 def ndjson_lines(file: ExportFile, problems: Problems) -> Iterator[tuple[str, bytes]]:
     """(row, line) per non-empty line, the row named `line N` for its Where (made by the reader, which may name the
     row further: a Where made here for every line was dropped for another by most); an oversized line is recorded
-    and skipped, not fatal."""
-    for number, line in enumerate(io.BytesIO(file.data), start=1):  # one at a time: a list would double the file
-        if line.isspace():  # what strip() would leave empty (a line here is never b""), without copying the line
-            continue
-        if len(line) > MAX_LINE_BYTES:
-            message = f"line is {len(line) / 2**20:.0f} MiB, over the 16 MiB limit"
-            problems.error("malformed-row", message, Where(f"line {number}"))
-            continue
-        yield f"line {number}", line
+    and skipped, not fatal. The file is streamed, a line at a time."""
+    with file.open() as stream:
+        for number, line in enumerate(stream_lines(stream), start=1):
+            if isinstance(line, LongLine):
+                if not line.blank:
+                    _too_long(line.size, number, problems)
+            elif line.isspace():  # is_blank, inline: this runs once a line
+                continue
+            elif len(line) > MAX_LINE_BYTES:
+                _too_long(len(line), number, problems)
+            else:
+                yield f"line {number}", line
+
+
+def _too_long(size: int, number: int, problems: Problems) -> None:
+    message = f"line is {size / 2**20:.0f} MiB, over the 16 MiB limit"
+    problems.error("malformed-row", message, Where(f"line {number}"))
 
 
 def field(obj: Any, key: str, kind: type[T], where: Where) -> T:

@@ -14,16 +14,18 @@ from transferline.errors import InvalidInput
 from transferline_converter.dataset import ImageIds, LabeledImage, MaskRef, Problems, ReadResult, Shape, Where
 from transferline_converter.readers import ReadOptions
 from transferline_converter.readers.common import (
-    MAX_LINE_BYTES,
     NOT_JSON,
+    LongLine,
     RowError,
     answers,
     field,
+    is_blank,
     json_kind,
     loads,
     loads_line,
     ndjson_lines,
     optional,
+    stream_lines,
     url_file_name,
     xy_points,
 )
@@ -35,7 +37,7 @@ from transferline_converter.readers.labelbox_legacy import (
     tlhw_box,
 )
 from transferline_converter.readers.labelbox_plain import plain_row
-from transferline_converter.sources import ExportSource
+from transferline_converter.sources import ExportFile, ExportSource
 
 FORMAT = "labelbox-ndjson"
 KIND_KEYS = {
@@ -54,9 +56,10 @@ def sniff(source: ExportSource) -> bool:
     file = source.single
     if file is None:
         return False
-    line = _first_line(file.data)
-    if len(line) > MAX_LINE_BYTES:  # too long to parse here; read() reports it as over the line limit
-        return line.lstrip().startswith(b"{") and b'"data_row"' in line[:65536]
+    line = _first_line(file)
+    if isinstance(line, LongLine):  # too long to parse here; read() reports it as over the line limit
+        head = line.head[:65536]  # the '"data_row"' looked for here comes after any blank space the line starts with
+        return head.lstrip().startswith(b"{") and b'"data_row"' in head
     try:
         value = loads(line.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -105,15 +108,10 @@ def _name_rows(images: list[LabeledImage]) -> list[str]:
     ]
 
 
-def _first_line(data: bytes) -> bytes:
-    start = 0
-    while start < len(data):
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end
-        if data[start:end].strip():
-            return data[start:end]
-        start = end + 1
-    return b""
+def _first_line(file: ExportFile) -> bytes | LongLine:
+    """The first non-blank line, read from the start of the file only."""
+    with file.open() as stream:
+        return next((line for line in stream_lines(stream, whole=False) if not is_blank(line)), b"")
 
 
 def _row(value: Any, where: Where, problems: Problems) -> LabeledImage:

@@ -11,6 +11,10 @@ from typing import BinaryIO
 
 from transferline.errors import InvalidInput
 
+# `open_buffered`'s buffer: reading a 40 MiB export line by line took 20 ms of CPU through a local file's usual
+# 8 KiB reads, 9 ms through these (64 KiB to 1 MiB measure alike; 4 MiB no longer fits the caches)
+STREAM_BUFFER = 256 * 1024
+
 
 def check_key(key: str, *, prefix: bool = False) -> str:
     """Refuse a key (or, with prefix=True, a list prefix) that could escape a store's root.
@@ -72,6 +76,11 @@ class Store(ABC):
     @abstractmethod
     def open(self, key: str) -> BinaryIO:
         """A streaming reader; raise KeyError when the object does not exist."""
+
+    @abstractmethod
+    def open_buffered(self, key: str) -> BinaryIO:
+        """`open` as a local file opens: buffered, so `readline(limit)` and iterating lines work, and a failure
+        while reading is the store's own (TransientError), as from `get_bytes`; KeyError when there is no object."""
 
     @abstractmethod
     def download(self, key: str, path: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from transferline.errors import InvalidInput
-from transferline.store.base import ObjectInfo, Store, check_key
+from transferline.store.base import STREAM_BUFFER, ObjectInfo, Store, check_key
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,15 @@ class FilesystemStore(Store):
             return reader.read()
 
     def open(self, key: str) -> BinaryIO:
+        return self._open(key, buffering=-1)
+
+    def open_buffered(self, key: str) -> BinaryIO:
+        return self._open(key, STREAM_BUFFER)  # a file opened "rb" is buffered already, but in smaller reads
+
+    def _open(self, key: str, buffering: int) -> BinaryIO:
         path = self._path(key)
         try:
-            return path.open("rb")
+            return path.open("rb", buffering=buffering)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise KeyError(key) from None
 

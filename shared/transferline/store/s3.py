@@ -8,6 +8,7 @@ TransientError so the runner retries them; a missing object is KeyError, as the 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import threading
@@ -31,7 +32,7 @@ from botocore.exceptions import (
 
 from transferline.errors import InvalidInput, TransientError
 from transferline.settings import Settings
-from transferline.store.base import ObjectInfo, Store, check_key
+from transferline.store.base import STREAM_BUFFER, ObjectInfo, Store, check_key
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,11 @@ class S3Store(Store):
         # A botocore StreamingBody: read(n), iter_chunks() and close(), enough of BinaryIO for our readers.
         return cast(BinaryIO, answer["Body"])
 
+    def open_buffered(self, key: str) -> BinaryIO:
+        """`open`'s body buffered: iterating a StreamingBody gives 1 KiB chunks, not lines, and its readline is
+        IOBase's, a read(1) per byte."""
+        return io.BufferedReader(_Body(self.open(key)), STREAM_BUFFER)
+
     def download(self, key: str, path: Path) -> None:
         check_key(key)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -210,6 +216,25 @@ class S3Store(Store):
     def _transfer(self) -> TransferConfig:
         size = self.settings.multipart_threshold_mb * MIB
         return TransferConfig(multipart_threshold=size, multipart_chunksize=size)
+
+
+class _Body(io.RawIOBase):
+    """A response body as a raw stream for io.BufferedReader, its read failures translated as `get_bytes`'s."""
+
+    def __init__(self, body: BinaryIO) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        with _translate():
+            return int(self._body.readinto(buffer))  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
 
 
 @contextlib.contextmanager
