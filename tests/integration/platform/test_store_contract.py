@@ -111,6 +111,20 @@ def test_missing_key(store: Store, tmp_path: Path) -> None:
     assert not store.exists("jobs/none/x")
 
 
+def test_open_buffered_reads_lines_and_limited_lines(store: Store) -> None:
+    lines = [b"first\n", b"x" * 300_000 + b"\n", b"\r\n", b"last without newline"]
+    store.put_bytes("s/lines.ndjson", b"".join(lines), "application/x-ndjson")
+    with store.open_buffered("s/lines.ndjson") as stream:
+        assert list(stream) == lines
+    with store.open_buffered("s/lines.ndjson") as stream:
+        assert stream.readline(3) == b"fir"
+        assert stream.readline() == b"st\n"
+        assert stream.readline(1000) == b"x" * 1000  # a long line is not read whole to answer a limited readline
+        assert stream.read(5) == b"x" * 5
+    with pytest.raises(KeyError):
+        store.open_buffered("jobs/none/x")
+
+
 def test_put_stream_small(store: Store) -> None:
     info = store.put_stream("s/small", io.BytesIO(b"x" * 1000), "text/plain")
     assert (info.size, info.etag) == (1000, hashlib.md5(b"x" * 1000).hexdigest())
