@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from itertools import accumulate, chain, compress, repeat
+from collections.abc import Sequence
+from itertools import accumulate, chain, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -87,10 +87,7 @@ def _per_class(counted: Tally, names: dict[int, str]) -> dict[str, dict[str, int
 
 
 def _objects_per_image(coco: dict[str, Any], classes: dict[int, dict[int, int]]) -> dict[str, float]:
-    images = coco["images"]
-    # the tally holds each image once, in the images' order, when no two share an id (as build makes them)
-    by_id = map(classes.__getitem__, map(itemgetter("id"), images))
-    per_image: Iterable[dict[int, int]] = classes.values() if len(classes) == len(images) else by_id
+    per_image = map(classes.__getitem__, map(itemgetter("id"), coco["images"]))
     counts = sorted(map(sum, map(dict.values, per_image))) or [0]
     return {
         "min": counts[0],
@@ -182,22 +179,13 @@ def _split_summaries(counted: Tally, splits: dict[str, list[int]], names: dict[i
 
 
 def _split_classes(counted: Tally, splits: dict[str, list[int]]) -> dict[str, dict[int, int]]:
-    """Objects per class of each split, summed from its images' counts in C. When the splits hold every image
-    once, as assign makes them, the largest is what the others leave of the dataset's counts (a fifth of the sums)."""
-    split_of = {image_id: name for name, ids in splits.items() for image_id in ids}  # an image in two: the last
-    whole = len(split_of) == sum(map(len, splits.values())) and split_of.keys() == counted.per_image.keys()
-    largest = max(splits, key=lambda name: len(splits[name])) if whole and splits else None
-    found: dict[str, dict[int, int]] = {}
-    for name, ids in splits.items():
-        if name != largest:
-            members = ids if whole else compress(split_of, map(name.__eq__, split_of.values()))
-            found[name] = class_totals(map(counted.per_image.get, members, repeat({})))
-    if largest is not None:
-        rest = Counter(counted.objects)
-        for counts in found.values():
-            rest.subtract(counts)
-        found[largest] = +rest  # the classes it holds objects of
-    return found
+    """Objects per class of each split, summed from its images' counts in C; an image two splits list counts in
+    the last of them, as its annotations always did."""
+    split_of = {image_id: name for name, ids in splits.items() for image_id in ids}
+    members: dict[str, list[int]] = {name: [] for name in splits}
+    for image_id, name in split_of.items():
+        members[name].append(image_id)
+    return {name: class_totals(map(counted.per_image.get, ids, repeat({}))) for name, ids in members.items()}
 
 
 def _sizes_line(report: dict[str, Any]) -> str:

@@ -120,24 +120,8 @@ def _stratify(
 
 def _rarest(counts: list[dict[int, int]], totals: dict[int, int]) -> list[int | None]:
     """Each group's class of fewest objects in all (then lowest id); None for a group without objects."""
-    ranked = sorted(totals, key=lambda k: (totals[k], k))
-    if len(ranked) > _FEW_CLASSES:
-        rank = {k: at for at, k in enumerate(ranked)}  # plain numbers to compare, not (objects, id) tuples
-        return list(map(partial(min, key=rank.__getitem__, default=None), counts))
-    # Few classes: the first of them in rank order that a group holds, found by `in` (at most eight tests a
-    # group), where min() calls its key for each class the group holds: a fifth of the time on the bench.
-    rarest: list[int | None] = []
-    for found in counts:
-        for k in ranked:
-            if k in found:
-                rarest.append(k)
-                break
-        else:
-            rarest.append(None)
-    return rarest
-
-
-_FEW_CLASSES = 8  # up to this many, a test per class in rank order costs no more than min()'s key calls
+    rank = {k: at for at, k in enumerate(sorted(totals, key=lambda k: (totals[k], k)))}  # numbers, not tuples
+    return list(map(partial(min, key=rank.__getitem__, default=None), counts))
 
 
 def _place(
@@ -207,7 +191,7 @@ def _listed(members: dict[int, list[dict[str, Any]]], assigned: dict[str, str], 
 
 
 def _merged(images: list[dict[str, Any]], per_image: dict[int, dict[int, int]]) -> dict[int, int]:
-    """The sum of the counts of a group of look-alikes (a group of one uses its image's counts as they are)."""
+    """The sum of the counts of a group of look-alikes (`_stratify` uses a lone image's counts as they are)."""
     total: Counter[int] = Counter()
     for image in images:
         total.update(per_image[image["id"]])

@@ -163,7 +163,7 @@ def class_counts(classes: int) -> st.SearchStrategy[list[dict[int, int]]]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from([5, 8, 14]).flatmap(class_counts))  # few classes (the tests in rank order) and many (min)
+@given(st.sampled_from([5, 8, 14]).flatmap(class_counts))
 def test_the_rarest_class_of_each_group_is_the_one_of_fewest_objects_then_lowest_id(counts) -> None:
     totals: dict[int, int] = {}
     for found in counts:
