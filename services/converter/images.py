@@ -19,7 +19,7 @@ from transferline.store import Store
 from transferline_converter.dataset import ImageIds
 from transferline_converter.sources import IMAGE_SUFFIXES
 
-if TYPE_CHECKING:  # the contracts' models load only when there is a manifest to read: 6-10 ms of convert's start
+if TYPE_CHECKING:  # for annotations only: read_manifest loads the contracts' models when it runs
     from transferline.contracts import ImageRecord
 
 _DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")

@@ -60,16 +60,10 @@ def perceptual_hash(picture: Image.Image) -> str:
 
 
 def read_manifest(store: Store, job_id: str) -> Iterator[ImageRecord]:
-    """Every record of a job's manifest (none when there is no manifest); a bad line is a clear error. The
-    contracts' models load only when there is a manifest to read (a one-shot convert mostly has none): 6 ms."""
-    key = keys.image_manifest(job_id)
-    try:
-        data = store.get_bytes(key)
-    except KeyError:
-        return iter(())
-    from transferline.contracts import ImageRecord, read_rows
+    """Every record of a job's manifest (none when there is no manifest); a bad line is a clear error."""
+    from transferline.contracts import ImageRecord, read_stored_rows
 
-    return read_rows(data, ImageRecord, key)
+    return read_stored_rows(store, keys.image_manifest(job_id), ImageRecord)
 
 
 def add_images(store: Store, job_id: str, files: Iterable[tuple[str, bytes]]) -> list[ImageRecord]:

@@ -26,7 +26,6 @@ NOT_FOR_CONVERT = (
     "transferline.status",
     "transferline.bus",
     "transferline.runner",
-    "transferline.contracts",  # the manifest's models: a one-shot convert without a manifest has no need of them
     "kafka",
     "boto3",
     "botocore",
