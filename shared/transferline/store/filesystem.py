@@ -259,7 +259,7 @@ class _HashingWriter(_Writer):
 
 
 @contextlib.contextmanager
-def _temp_beside(path: Path, writer: type[_Writer] = _HashingWriter) -> Iterator[tuple[Path, _Writer]]:
+def _temp_beside(path: Path, writer: type[_Writer]) -> Iterator[tuple[Path, _Writer]]:
     """A temp file in the target's folder (same filesystem, so os.replace is atomic); removed on failure."""
     fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
     temp = Path(name)
@@ -274,7 +274,7 @@ def _temp_beside(path: Path, writer: type[_Writer] = _HashingWriter) -> Iterator
 
 def _atomic_copy(reader: BinaryIO, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _temp_beside(target) as (temp, out):
+    with _temp_beside(target, _HashingWriter) as (temp, out):  # its md5 kept: put_file may link it in
         shutil.copyfileobj(reader, out, CHUNK)
         out.finish()
         os.replace(temp, target)
